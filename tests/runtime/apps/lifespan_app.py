@@ -1,5 +1,6 @@
 """An app with an ASGI lifespan that counts its startups; MODE selects the adapter."""
 
+import asyncio
 import contextlib
 import os
 
@@ -31,6 +32,9 @@ async def index(request):
 
 app = Starlette(routes=[Route("/", index)], lifespan=lifespan)
 if os.environ.get("MODE") == "plain":
+    # Give Mangum a current loop so its get_event_loop() probe does not emit the
+    # 3.12+ DeprecationWarning about implicitly creating one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     handler = Mangum(app, lifespan="auto")
 else:
     handler = mangum_handler(app, lifespan_once=True)
