@@ -79,8 +79,8 @@ import signal
 import sys
 import threading
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from typing import (
+    TYPE_CHECKING,
     Any,
     Awaitable,
     Callable,
@@ -94,6 +94,9 @@ from typing import (
     Tuple,
     TypeVar,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from concurrent.futures import ThreadPoolExecutor
 
 P = ParamSpec("P")
 
@@ -148,7 +151,7 @@ _owner: Optional[threading.Thread] = None
 _factory: Optional[LoopFactory] = None
 _shutdown_hooks: List[Callable[[asyncio.AbstractEventLoop, float], Awaitable[None]]] = []
 _spawned: Set["asyncio.Task[Any]"] = set()
-_executors: Dict[int, ThreadPoolExecutor] = {}
+_executors: Dict[int, "ThreadPoolExecutor"] = {}
 _executors_pid: int = 0
 # id(loop) -> (loop, {limit: semaphore})
 _semaphores: Dict[int, Tuple[asyncio.AbstractEventLoop, Dict[int, asyncio.Semaphore]]] = {}
@@ -620,8 +623,10 @@ def once(factory: Callable[[], Awaitable[T]]) -> Once[T]:
 # ---------------------------------------------------------------------- offload
 
 
-def _executor_for(limit: int) -> ThreadPoolExecutor:
+def _executor_for(limit: int) -> "ThreadPoolExecutor":
     global _executors_pid
+    from concurrent.futures import ThreadPoolExecutor  # imported on first use: keeps import cheap
+
     with _lock:
         if _executors_pid != os.getpid():
             _executors.clear()

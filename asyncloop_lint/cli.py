@@ -1,0 +1,253 @@
+"""The ``asyncloop-lint`` command.
+
+Start-up stays light: click and the rule metadata only. libcst is imported when a file has
+to be parsed, rich when there is something to render.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+OUTPUT_FORMATS = ("full", "concise", "json", "json-lines", "github", "sarif", "gitlab", "junit")
+
+
+def _split_codes(values: tuple[str, ...]) -> list[str]:
+    return [code.strip() for value in values for code in value.split(",") if code.strip()]
+
+
+def _fail(message: str) -> None:
+    click.echo(f"asyncloop-lint: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def _color_wanted(stream) -> bool:  # type: ignore[no-untyped-def]
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _explain(code: str) -> None:
+    from .docs import render_page
+    from .rule import registry
+
+    info = registry().get(code.strip().upper())
+    if info is None or info.rule is None:
+        _fail(f"unknown rule code {code!r}; `asyncloop-lint --list-rules` lists them")
+    page = render_page(info.rule)  # type: ignore[union-attr]
+    if _color_wanted(sys.stdout):
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(page))
+    else:
+        click.echo(page, nl=False)
+
+
+def _list_rules() -> None:
+    from .rule import explain_fix, registry
+
+    for code, info in registry().items():
+        default = "default" if info.default else "opt-in"
+        click.echo(f"{code}  {info.name:<36} {default:<8} fix: {explain_fix(info.fix):<9} {info.summary}")
+
+
+def _write_runtime(destination: str) -> None:
+    from .vendor import write_runtime
+
+    try:
+        path, module = write_runtime(Path(destination))
+    except OSError as exc:
+        _fail(f"cannot write the runtime to {destination}: {exc.strerror or exc}")
+    click.echo(f"Wrote {path}")
+    if module:
+        click.echo(f'Set `runtime-import = "{module}"` under [tool.asyncloop-lint] so fixes import it from there.')
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--fix", is_flag=True, help="Apply safe fixes.")
+@click.option("--unsafe-fixes", is_flag=True, help="Also apply (or show) unsafe fixes.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff and write nothing.")
+@click.option("--select", multiple=True, metavar="CODES", help="Rules to enable (prefixes allowed: AL1, AL10, ALL); replaces the configured set.")
+@click.option("--extend-select", multiple=True, metavar="CODES", help="Rules to enable on top of the selected set.")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Rules to disable.")
+@click.option("--output-format", type=click.Choice(OUTPUT_FORMATS), default=None, help="Output format (default: full).")
+@click.option("-o", "--output-file", type=click.Path(dir_okay=False, writable=True), help="Write the report to this file.")
+@click.option("--config", "config_file", type=click.Path(), help="Read settings from this TOML file.")
+@click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
+@click.option("--exclude", multiple=True, metavar="PATTERN", help="Exclude these gitignore-style patterns (replaces the defaults).")
+@click.option("--extend-exclude", multiple=True, metavar="PATTERN", help="Exclude these patterns in addition.")
+@click.option("--force-exclude", is_flag=True, help="Apply excludes even to paths named on the command line.")
+@click.option("--respect-gitignore/--no-respect-gitignore", default=None, help="Honour .gitignore files (default: yes).")
+@click.option("--target-version", type=click.Choice(("py310", "py311", "py312", "py313", "py314")), help="Oldest Python the fixes may target.")
+@click.option("--runtime-import", metavar="MODULE", help="Module the fixes import the runtime from.")
+@click.option("--fix-strategy", type=click.Choice(("persistent", "lazy")), help="How AL101 rewrites a value computed at import time.")
+@click.option("--stdin-filename", metavar="PATH", help="The name of the file read from stdin (with `-`).")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (default: all cores).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Where to keep the cache (default: .asyncloop_lint_cache).")
+@click.option("--statistics", is_flag=True, help="Print the number of findings per rule instead of the findings.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the findings, no summary.")
+@click.option("--exit-zero", is_flag=True, help="Exit with 0 even when findings remain.")
+@click.option("--explain", metavar="CODE", help="Print the documentation of a rule and exit.")
+@click.option("--list-rules", is_flag=True, help="List every rule and exit.")
+@click.option("--write-runtime", metavar="PATH", help="Write the runtime module as one self-contained file (for vendoring) and exit.")
+@click.version_option(__version__, "-V", "--version", prog_name="asyncloop-lint")
+def main(paths: tuple[str, ...], **options: object) -> None:
+    """Lint PATHS (default: .) for asyncio event-loop lifecycle hazards."""
+    if options["explain"]:
+        _explain(str(options["explain"]))
+        return
+    if options["list_rules"]:
+        _list_rules()
+        return
+    if options["write_runtime"]:
+        _write_runtime(str(options["write_runtime"]))
+        return
+    from .config import ConfigError
+
+    try:
+        code = _lint(list(paths) or ["."], options)
+    except ConfigError as exc:
+        _fail(str(exc))
+    sys.exit(code)
+
+
+def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
+    from .config import load_settings
+    from .runner import CHECK, DIFF, FIX, Job, Options, read_jobs, run_jobs
+
+    overrides = {
+        "exclude": tuple(options["exclude"]) or None,
+        "extend_exclude": tuple(options["extend_exclude"]) or None,
+        "respect_gitignore": options["respect_gitignore"],
+        "target_version": options["target_version"],
+        "runtime_import": options["runtime_import"],
+        "fix_strategy": options["fix_strategy"],
+    }
+    settings = load_settings(
+        paths=[options["stdin_filename"] or "."] if paths == ["-"] else paths,
+        config_file=options["config_file"],
+        isolated=bool(options["isolated"]),
+        select=_split_codes(options["select"]) or None,
+        extend_select=_split_codes(options["extend_select"]) or None,
+        ignore=_split_codes(options["ignore"]) or None,
+        overrides=overrides,
+    )
+    from .discovery import Discovery
+
+    discovery = Discovery(settings, force_exclude=bool(options["force_exclude"]))
+    mode = DIFF if options["diff"] else FIX if options["fix"] else CHECK
+    output_format = options["output_format"] or os.environ.get("ASYNCLOOP_LINT_OUTPUT_FORMAT") or "full"
+    run_options = Options(
+        mode=mode,
+        unsafe_fixes=bool(options["unsafe_fixes"]),
+        want_edits=output_format in ("json", "json-lines", "sarif"),
+        jobs=int(options["jobs"]),  # type: ignore[call-overload]
+    )
+    errors: list[str] = []
+    stdin_mode = paths == ["-"]
+    if stdin_mode:
+        name = options["stdin_filename"] or "-"
+        if name != "-" and options["force_exclude"] and not discovery.files([name])[0] and Path(name).exists():
+            sys.stdout.buffer.write(sys.stdin.buffer.read()) if mode == FIX else None
+            return EXIT_OK
+        source = sys.stdin.buffer.read()
+        jobs = [Job(name, discovery.relpath(Path(name)), source)]
+        failures = []
+    else:
+        files, errors = discovery.files(paths)
+        jobs, failures = read_jobs(files, lambda p: discovery.relpath(Path(p)))
+    results = run_jobs(jobs, settings, run_options) if not options["no_cache"] else run_jobs(jobs, settings, run_options)
+    results = sorted([*results, *failures], key=lambda r: r.filename)
+
+    diff_found = False
+    for result in results:
+        if result.warning:
+            click.echo(f"warning: {result.filename}: {result.warning}", err=True)
+        if result.error:
+            errors.append(f"{result.filename}: {result.error}")
+        if result.fixed_source is None:
+            continue
+        if mode == DIFF:
+            from .fixer import unified_diff
+
+            original = next(j.source for j in jobs if j.path == result.filename)
+            click.echo(unified_diff(result.filename, original, result.fixed_source), nl=False)
+            diff_found = True
+        elif not stdin_mode:
+            from .fixer import write_atomic
+
+            try:
+                write_atomic(result.filename, result.fixed_source)
+            except OSError as exc:
+                errors.append(f"{result.filename}: cannot write the fixed file: {exc.strerror or exc}")
+    if stdin_mode and mode == FIX:
+        fixed = results[0].fixed_source if results and results[0].fixed_source is not None else jobs[0].source
+        sys.stdout.buffer.write(fixed)
+        sys.stdout.flush()
+
+    for error in errors:
+        click.echo(f"error: {error}", err=True)
+    report_stream = sys.stderr if (stdin_mode and mode == FIX) else sys.stdout
+    if mode != DIFF:
+        _report(results, output_format, options, mode, report_stream)
+    remaining = sum(len(r.diagnostics) for r in results)
+    if errors:
+        return EXIT_ERROR
+    if mode == DIFF:
+        return EXIT_FINDINGS if diff_found else EXIT_OK
+    if remaining and not options["exit_zero"]:
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def _report(results, output_format: str, options: dict, mode: str, stream) -> None:  # type: ignore[no-untyped-def]
+    from .reporters import FORMATS, Run
+
+    run = Run(
+        results=results,
+        fix_mode=mode != "check",
+        unsafe_fixes=bool(options["unsafe_fixes"]),
+        color=_color_wanted(stream) and not options["output_file"],
+        show_fixes_summary=True,
+    )
+    out_path = options["output_file"]
+    handle = open(out_path, "w", encoding="utf-8") if out_path else stream
+    try:
+        if options["statistics"]:
+            _statistics(run, handle)
+        elif options["quiet"] and output_format in ("full", "concise"):
+            from .reporters import relative
+
+            for d in run.diagnostics:
+                handle.write(f"{relative(d.filename)}:{d.location.row}:{d.location.column}: {d.code} {d.message}\n")
+        elif output_format not in FORMATS:
+            _fail(f"output format {output_format!r} is not available")
+        else:
+            FORMATS[output_format](run, handle)
+    finally:
+        if out_path:
+            handle.close()
+
+
+def _statistics(run, out) -> None:  # type: ignore[no-untyped-def]
+    from collections import Counter
+
+    from .rule import registry
+
+    counts = Counter(d.code for d in run.diagnostics)
+    fixable = Counter(d.code for d in run.diagnostics if run.fixable(d))
+    names = registry()
+    for code, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        marker = "[*]" if fixable[code] else "   "
+        out.write(f"{count:>5}\t{code}\t{marker} {names[code].name if code in names else ''}\n")

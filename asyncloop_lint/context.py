@@ -1,0 +1,452 @@
+"""One traversal for all rules, and the facts about "where am I" that every rule shares.
+
+The traversal keeps its own stack of frames (module, class, function, lambda body), the
+statement stack (for ``noqa`` on the first line of a multi-line statement) and the
+``if __name__ == "__main__":`` guard depth, so no rule needs a parent-node provider or a
+private "inside async def" flag. It also records the module's call graph: which functions of
+this module are called at import time or from an invocation entrypoint, transitively.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+import libcst as cst
+import libcst.matchers as m
+from libcst.metadata import QualifiedName, QualifiedNameSource, Scope
+
+from .rule import Fix, Rule, describe_chain  # noqa: F401 - re-exported
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Settings
+
+MODULE, CLASS, FUNCTION, LAMBDA = "module", "class", "function", "lambda"
+
+MAIN_GUARD = m.If(
+    test=m.Comparison(
+        left=m.Name("__name__"),
+        comparisons=[m.ComparisonTarget(m.Equal(), m.SimpleString('"__main__"') | m.SimpleString("'__main__'"))],
+    )
+    | m.Comparison(
+        left=m.SimpleString('"__main__"') | m.SimpleString("'__main__'"),
+        comparisons=[m.ComparisonTarget(m.Equal(), m.Name("__name__"))],
+    )
+)
+
+# Lambda-style handler names whose two parameters may have any names.
+LAMBDA_HANDLER_NAMES = frozenset({"handler", "lambda_handler", "main"})
+
+
+@dataclass
+class Frame:
+    kind: str
+    node: cst.CSTNode
+    key: str | None = None  # qualified key of a function ("load", "K.m", "f.<locals>.g")
+    is_async: bool = False
+
+
+@dataclass
+class Finding:
+    code: str
+    name: str
+    node: cst.CSTNode
+    message: str
+    fix: Fix | None
+    statement: cst.CSTNode | None
+
+
+@dataclass
+class FunctionInfo:
+    key: str
+    node: cst.FunctionDef
+    is_async: bool
+    module_level: bool
+    entrypoint: str | None = None  # why it is an invocation entrypoint, if it is one
+
+
+@dataclass
+class CallSite:
+    caller: str | None  # None: the call executes at import time
+    callee_names: tuple[str, ...]  # local qualified names of the callee
+    node: cst.Call | cst.Decorator
+    statement: cst.CSTNode | None = None
+
+
+@dataclass
+class CallGraph:
+    functions: dict[str, FunctionInfo] = field(default_factory=dict)
+    classes: set[str] = field(default_factory=set)
+    calls: list[CallSite] = field(default_factory=list)
+    _edges: dict[str | None, list[tuple[str, CallSite]]] | None = None
+
+    def _resolve(self, site: CallSite) -> str | None:
+        for name in site.callee_names:
+            if name in self.functions:
+                return name
+            if name in self.classes and f"{name}.__init__" in self.functions:
+                return f"{name}.__init__"
+        return None
+
+    @property
+    def edges(self) -> dict[str | None, list[tuple[str, CallSite]]]:
+        if self._edges is None:
+            edges: dict[str | None, list[tuple[str, CallSite]]] = {}
+            for site in self.calls:
+                callee = self._resolve(site)
+                # Calling an async def only creates a coroutine: its body does not run here.
+                if callee is not None and not self.functions[callee].is_async:
+                    edges.setdefault(site.caller, []).append((callee, site))
+            self._edges = edges
+        return self._edges
+
+    def _paths_from(self, start: str) -> dict[str, list[CallSite]]:
+        """Shortest call path from ``start`` to every sync function it reaches."""
+        paths: dict[str, list[CallSite]] = {start: []}
+        queue = deque([start])
+        while queue:
+            key = queue.popleft()
+            for callee, site in self.edges.get(key, ()):
+                if callee not in paths:
+                    paths[callee] = paths[key] + [site]
+                    queue.append(callee)
+        return paths
+
+    def import_time_chains(self, key: str) -> list[tuple[CallSite, list[str]]]:
+        """Import-time call sites whose call reaches function ``key``, with the function chain."""
+        chains = []
+        for callee, site in self.edges.get(None, ()):
+            path = self._paths_from(callee).get(key)
+            if path is not None:
+                chains.append((site, [callee] + [self._resolve(s) or "?" for s in path]))
+        return chains
+
+    def entrypoint_chain(self, key: str) -> list[str] | None:
+        """The chain from an invocation entrypoint to function ``key`` (itself if it is one)."""
+        for name, info in self.functions.items():
+            if info.entrypoint is None:
+                continue
+            path = self._paths_from(name).get(key)
+            if path is not None:
+                return [name] + [self._resolve(s) or "?" for s in path]
+        return None
+
+
+class LintContext:
+    """Shared, per-file state handed to every rule hook."""
+
+    def __init__(
+        self,
+        *,
+        module: cst.Module,
+        path: str,
+        module_name: str | None,
+        settings: Settings,
+        scopes: Any,
+        qualified_names: Any,
+    ) -> None:
+        self.module = module
+        self.path = path
+        self.module_name = module_name
+        self.settings = settings
+        self._scopes = scopes
+        self._qualified_names = qualified_names
+        self.is_main_module = path.replace("\\", "/").rsplit("/", 1)[-1] == "__main__.py"
+        self.frames: list[Frame] = [Frame(MODULE, module)]
+        self.statements: list[cst.CSTNode] = []
+        self.main_guard_depth = 0
+        self.findings: list[Finding] = []
+        self.graph = CallGraph()
+        self._bound_values: dict[int, cst.BaseExpression] = {}
+        self._reported: set[tuple[str, int]] = set()
+
+    # ---- where am I -------------------------------------------------------------------
+    @property
+    def function_frame(self) -> Frame | None:
+        """The nearest enclosing ``def`` (lambdas and comprehensions are transparent)."""
+        for frame in reversed(self.frames):
+            if frame.kind == FUNCTION:
+                return frame
+        return None
+
+    @property
+    def function(self) -> cst.FunctionDef | None:
+        frame = self.function_frame
+        return frame.node if frame else None  # type: ignore[return-value]
+
+    @property
+    def function_key(self) -> str | None:
+        frame = self.function_frame
+        return frame.key if frame else None
+
+    @property
+    def in_async_function(self) -> bool:
+        frame = self.function_frame
+        return bool(frame and frame.is_async)
+
+    @property
+    def in_deferred_code(self) -> bool:
+        """Inside a function or lambda body: runs only when called."""
+        return any(frame.kind in (FUNCTION, LAMBDA) for frame in self.frames)
+
+    @property
+    def in_main_guard(self) -> bool:
+        return self.main_guard_depth > 0
+
+    @property
+    def executes_at_import(self) -> bool:
+        """This code runs when the module is imported (module scope, class body, decorators,
+        defaults), and not under the ``__main__`` guard or in ``__main__.py``."""
+        return not (self.is_main_module or self.main_guard_depth or self.in_deferred_code)
+
+    @property
+    def is_program_entry(self) -> bool:
+        """Top-level code of a program: under the ``__main__`` guard or in ``__main__.py``."""
+        return (self.is_main_module or self.main_guard_depth > 0) and not self.in_deferred_code
+
+    @property
+    def in_lambda(self) -> bool:
+        """Inside a lambda body that is nearer than any ``def``."""
+        for frame in reversed(self.frames):
+            if frame.kind in (FUNCTION, LAMBDA):
+                return frame.kind == LAMBDA
+        return False
+
+    @property
+    def statement(self) -> cst.CSTNode | None:
+        return self.statements[-1] if self.statements else None
+
+    # ---- names --------------------------------------------------------------------------
+    def qualified_names(self, node: cst.CSTNode) -> set[QualifiedName]:
+        value = self._qualified_names.get(node)
+        if value is None:
+            return set()
+        return value() if callable(value) else value
+
+    def full_names(self, node: cst.CSTNode) -> set[str]:
+        """Qualified names of an expression that come from imports or builtins."""
+        return {
+            q.name
+            for q in self.qualified_names(node)
+            if q.source in (QualifiedNameSource.IMPORT, QualifiedNameSource.BUILTIN)
+        }
+
+    def has_name(self, node: cst.CSTNode, names: frozenset[str] | set[str]) -> str | None:
+        """The first of ``names`` that ``node`` resolves to, else None."""
+        for name in self.full_names(node):
+            if name in names:
+                return name
+        return None
+
+    def scope(self, node: cst.CSTNode) -> Scope | None:
+        return self._scopes.get(node)
+
+    def bound_values(self, name: cst.Name) -> list[cst.BaseExpression]:
+        """Expressions assigned to ``name`` (``x = expr``, ``with expr as x``) in its scope,
+        as far as the traversal has seen them."""
+        scope = self.scope(name)
+        if scope is None:
+            return []
+        values = []
+        for assignment in scope[name.value]:
+            node = getattr(assignment, "node", None)
+            value = self._bound_values.get(id(node))
+            if value is not None:
+                values.append(value)
+        return values
+
+    def name_is_free(self, name: str, at: cst.CSTNode | None = None) -> bool:
+        """True when ``name`` is not bound in the module's global scope (or the scope of ``at``)."""
+        scope = self.scope(at) if at is not None else self._scopes.get(self.module)
+        if scope is None:
+            scope = self._scopes.get(self.module)
+        return scope is None or not scope[name]
+
+    def has_name_binding(self, name: str, qualified: frozenset[str] | set[str]) -> bool:
+        """True when the module binds ``name`` and every binding is one of ``qualified``."""
+        scope = self._scopes.get(self.module)
+        if scope is None or not scope[name]:
+            return False
+        names = {q.name for q in scope.get_qualified_names_for(name)}
+        return bool(names) and names <= set(qualified)
+
+    # ---- reporting ------------------------------------------------------------------------
+    def report(
+        self,
+        rule: Rule | type[Rule],
+        node: cst.CSTNode,
+        message: str,
+        fix: Fix | None = None,
+        statement: cst.CSTNode | None = None,
+    ) -> None:
+        key = (rule.code, id(node))
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        self.findings.append(
+            Finding(rule.code, rule.name, node, message, fix, statement or self.statement)
+        )
+
+    # ---- bookkeeping done by the traversal ---------------------------------------------------
+    def _record_binding(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            self._bound_values[id(target)] = value
+
+
+def _key_for(frames: list[Frame], name: str) -> str:
+    parent = frames[-1]
+    if parent.kind == MODULE:
+        return name
+    if parent.kind == CLASS:
+        return f"{parent.key}.{name}"
+    return f"{parent.key}.<locals>.{name}"
+
+
+class Traversal(cst.CSTVisitor):
+    """Visits the module once and dispatches to every rule's ``visit_X``/``leave_X`` hooks."""
+
+    def __init__(self, ctx: LintContext, rules: list[Rule], build_graph: bool) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.rules = rules
+        self.build_graph = build_graph
+        self._visit: dict[str, list[Callable[..., Any]]] = {}
+        self._leave: dict[str, list[Callable[..., Any]]] = {}
+        for rule in rules:
+            for attr in dir(type(rule)):
+                if attr.startswith("visit_"):
+                    self._visit.setdefault(attr[6:], []).append(getattr(rule, attr))
+                elif attr.startswith("leave_"):
+                    self._leave.setdefault(attr[6:], []).append(getattr(rule, attr))
+        self._body_frames: dict[int, Frame] = {}
+        self._guard_bodies: set[int] = set()
+        self._popped: dict[int, tuple[bool, bool, bool]] = {}
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        ctx = self.ctx
+        type_name = type(node).__name__
+        node_id = id(node)
+        frame = self._body_frames.pop(node_id, None)
+        if frame is not None:
+            ctx.frames.append(frame)
+        is_guard = node_id in self._guard_bodies
+        if is_guard:
+            ctx.main_guard_depth += 1
+        is_statement = isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
+        if is_statement:
+            ctx.statements.append(node)
+        if frame is not None or is_guard or is_statement:
+            self._popped[node_id] = (frame is not None, is_guard, is_statement)
+
+        if type_name == "FunctionDef":
+            self._enter_function(node)  # type: ignore[arg-type]
+        elif type_name == "ClassDef":
+            key = _key_for(ctx.frames, node.name.value)  # type: ignore[attr-defined]
+            ctx.graph.classes.add(key)
+            self._body_frames[id(node.body)] = Frame(CLASS, node, key)  # type: ignore[attr-defined]
+        elif type_name == "Lambda":
+            self._body_frames[id(node.body)] = Frame(LAMBDA, node)  # type: ignore[attr-defined]
+        elif type_name == "If":
+            if m.matches(node, MAIN_GUARD):
+                self._guard_bodies.add(id(node.body))  # type: ignore[attr-defined]
+        elif type_name == "Assign":
+            for target in node.targets:  # type: ignore[attr-defined]
+                ctx._record_binding(target.target, node.value)  # type: ignore[attr-defined]
+        elif type_name == "AnnAssign" and node.value is not None:  # type: ignore[attr-defined]
+            ctx._record_binding(node.target, node.value)  # type: ignore[attr-defined]
+        elif type_name == "WithItem" and node.asname is not None:  # type: ignore[attr-defined]
+            ctx._record_binding(node.asname.name, node.item)  # type: ignore[attr-defined]
+        elif type_name == "Call" and self.build_graph:
+            self._record_call(node, node.func)  # type: ignore[attr-defined]
+        elif type_name == "Decorator" and self.build_graph:
+            # A decorator is called with the function it decorates, when the def executes.
+            self._record_call(node, node.decorator)  # type: ignore[attr-defined]
+
+        for hook in self._visit.get(type_name, ()):
+            hook(node, ctx)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        for hook in self._leave.get(type(original_node).__name__, ()):
+            hook(original_node, self.ctx)
+        popped = self._popped.pop(id(original_node), None)
+        if popped is not None:
+            had_frame, was_guard, was_statement = popped
+            if had_frame:
+                self.ctx.frames.pop()
+            if was_guard:
+                self.ctx.main_guard_depth -= 1
+            if was_statement:
+                self.ctx.statements.pop()
+
+    def _enter_function(self, node: cst.FunctionDef) -> None:
+        ctx = self.ctx
+        key = _key_for(ctx.frames, node.name.value)
+        is_async = node.asynchronous is not None
+        module_level = ctx.frames[-1].kind == MODULE
+        info = FunctionInfo(key, node, is_async, module_level)
+        if module_level and not is_async:
+            info.entrypoint = entrypoint_reason(ctx, node, key)
+        ctx.graph.functions[key] = info
+        self._body_frames[id(node.body)] = Frame(FUNCTION, node, key, is_async)
+
+    def _record_call(self, node: cst.Call | cst.Decorator, func: cst.BaseExpression) -> None:
+        if not m.matches(func, m.Name() | m.Attribute(value=m.Name()) | m.Call(func=m.Name() | m.Attribute(value=m.Name()))):
+            return
+        target = func.func if isinstance(func, cst.Call) else func  # `@decorator(args)`
+        names = tuple(
+            q.name for q in self.ctx.qualified_names(target) if q.source == QualifiedNameSource.LOCAL
+        )
+        if not names:
+            return
+        ctx = self.ctx
+        if ctx.executes_at_import:
+            caller = None
+        elif ctx.in_deferred_code and not ctx.is_main_module:
+            frame = ctx.function_frame
+            if frame is None:
+                return  # inside a module-level lambda: runs later, from anywhere
+            caller = frame.key
+        else:
+            return
+        ctx.graph.calls.append(CallSite(caller, names, node, ctx.statement))
+
+
+# ---- invocation entrypoints ---------------------------------------------------------------
+CELERY_TASK_DECORATORS = frozenset({"celery.shared_task", "celery.app.shared_task"})
+CELERY_APPS = frozenset({"celery.Celery", "celery.app.Celery"})
+ROUTE_OWNERS = frozenset({"flask.Flask", "flask.Blueprint", "quart.Quart", "quart.Blueprint"})
+ROUTE_METHODS = frozenset({"route", "get", "post", "put", "delete", "patch"})
+
+
+def entrypoint_reason(ctx: LintContext, node: cst.FunctionDef, key: str) -> str | None:
+    """Why a module-level sync function is called once per request, or None."""
+    params = node.params
+    positional = [*params.posonly_params, *params.params]
+    names = [p.name.value for p in positional]
+    if len(positional) == 2 and (
+        node.name.value in LAMBDA_HANDLER_NAMES or names == ["event", "context"]
+    ):
+        return "Lambda handler"
+    if ctx.module_name is not None and any(
+        func == key and (ctx.module_name == mod or ctx.module_name.endswith("." + mod))
+        for mod, func in ctx.settings.entrypoints
+    ):
+        return "configured entrypoint"
+    for decorator in node.decorators:
+        expr = decorator.decorator
+        call_target = expr.func if isinstance(expr, cst.Call) else expr
+        if ctx.has_name(call_target, CELERY_TASK_DECORATORS):
+            return "Celery task"
+        if isinstance(call_target, cst.Attribute) and isinstance(call_target.value, cst.Name):
+            owner_names = set()
+            for value in ctx.bound_values(call_target.value):
+                if isinstance(value, cst.Call):
+                    owner_names |= ctx.full_names(value.func)
+            method = call_target.attr.value
+            if method == "task" and owner_names & CELERY_APPS:
+                return "Celery task"
+            if method in ROUTE_METHODS and owner_names & ROUTE_OWNERS:
+                return "route handler"
+    return None

@@ -1,0 +1,67 @@
+"""Plain values that cross process and module boundaries: diagnostics, fixes, file results.
+
+Everything here is picklable and free of libcst objects, so worker processes can return it
+and the cache can store it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SAFE = "safe"
+UNSAFE = "unsafe"
+
+
+@dataclass(frozen=True)
+class Location:
+    row: int  # 1-based
+    column: int  # 1-based, in characters
+
+
+@dataclass(frozen=True)
+class Edit:
+    content: str
+    location: Location
+    end_location: Location
+
+
+@dataclass(frozen=True)
+class FixInfo:
+    applicability: str  # SAFE or UNSAFE
+    message: str
+    edits: tuple[Edit, ...] | None = None  # computed only when a reporter needs them
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    name: str
+    message: str
+    filename: str
+    location: Location
+    end_location: Location
+    fix: FixInfo | None = None
+    noqa_row: int | None = None
+
+    @property
+    def url(self) -> str:
+        from .rule import rule_url
+
+        return rule_url(self.code)
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.filename, self.location.row, self.location.column, self.code)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What linting (and possibly fixing) one file produced."""
+
+    filename: str
+    diagnostics: tuple[Diagnostic, ...] = ()
+    fixed_source: bytes | None = None  # set when fixing changed the file
+    fixed_count: int = 0
+    lines: tuple[str, ...] = field(default=(), compare=False)  # source lines, for reporters
+    error: str | None = None  # the file could not be read or linted (exit code 2)
+    warning: str | None = None  # e.g. a fix left out because it would not parse

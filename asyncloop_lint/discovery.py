@@ -1,0 +1,131 @@
+"""Find the files to lint: walk the given paths, honouring excludes and ``.gitignore``.
+
+Patterns use gitignore syntax (through pathspec): a pattern without a slash matches a file or
+directory name anywhere, one with a slash matches relative to the project root.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from .config import Settings
+
+PYTHON_SUFFIXES = (".py", ".pyi")
+
+
+@cache
+def _spec(patterns: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    import pathspec
+
+    return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+
+
+def pattern_matches(pattern: str, relpath: str) -> bool:
+    return _spec((pattern,)).match_file(relpath.replace(os.sep, "/"))
+
+
+@dataclass
+class _Ignore:
+    base: Path
+    patterns: tuple[str, ...]
+
+    def ignores(self, path: Path, is_dir: bool) -> bool:
+        try:
+            rel = path.relative_to(self.base).as_posix()
+        except ValueError:
+            return False
+        return _spec(self.patterns).match_file(rel + ("/" if is_dir else ""))
+
+
+def _read_gitignore(directory: Path) -> _Ignore | None:
+    file = directory / ".gitignore"
+    try:
+        lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    patterns = tuple(line for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    return _Ignore(directory, patterns) if patterns else None
+
+
+def _ancestor_gitignores(directory: Path) -> list[_Ignore]:
+    """``.gitignore`` files above ``directory`` up to the repository root."""
+    found = []
+    for parent in directory.parents:
+        ignore = _read_gitignore(parent)
+        if ignore:
+            found.append(ignore)
+        if (parent / ".git").exists():
+            break
+    else:
+        return []  # not inside a git repository: ancestors' .gitignore files do not apply
+    return found[::-1]
+
+
+class Discovery:
+    def __init__(self, settings: Settings, force_exclude: bool = False) -> None:
+        self.settings = settings
+        self.force_exclude = force_exclude
+        self.root = Path(settings.project_root)
+        self.excludes = _Ignore(self.root, tuple(settings.exclude) + tuple(settings.extend_exclude))
+
+    def relpath(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def _excluded(self, path: Path, is_dir: bool, ignores: list[_Ignore]) -> bool:
+        absolute = path.resolve()
+        if self.excludes.ignores(absolute, is_dir) or _spec(self.excludes.patterns).match_file(
+            path.name + ("/" if is_dir else "")
+        ):
+            return True
+        return self.settings.respect_gitignore and any(i.ignores(absolute, is_dir) for i in ignores)
+
+    def files(self, paths: list[str]) -> tuple[list[str], list[str]]:
+        """The Python files to lint (sorted, unique) and the errors for paths that are missing."""
+        found: dict[str, None] = {}
+        errors = []
+        for raw in paths:
+            path = Path(raw)
+            if not path.exists():
+                errors.append(f"{raw}: No such file or directory")
+                continue
+            ancestors = _ancestor_gitignores(path.resolve() if path.is_dir() else path.resolve().parent)
+            if path.is_file():
+                if not (self.force_exclude and self._excluded(path, False, ancestors + self._dir_ignores(path.parent))):
+                    found[os.path.normpath(raw)] = None
+                continue
+            if self.force_exclude and self._excluded(path, True, ancestors):
+                continue
+            for file in self._walk(path, ancestors):
+                found[file] = None
+        return sorted(found), errors
+
+    def _dir_ignores(self, directory: Path) -> list[_Ignore]:
+        ignore = _read_gitignore(directory) if self.settings.respect_gitignore else None
+        return [ignore] if ignore else []
+
+    def _walk(self, top: Path, inherited: list[_Ignore]) -> list[str]:
+        out = []
+        stack = [(top, inherited)]
+        while stack:
+            directory, ignores = stack.pop()
+            ignores = ignores + self._dir_ignores(directory)
+            try:
+                entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            except OSError:
+                continue
+            for entry in entries:
+                path = directory / entry.name
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if is_dir:
+                    if not self._excluded(path, True, ignores):
+                        stack.append((path, ignores))
+                elif entry.name.endswith(PYTHON_SUFFIXES) and entry.is_file():
+                    if not self._excluded(path, False, ignores):
+                        out.append(os.path.normpath(str(path)))
+        return out

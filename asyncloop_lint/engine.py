@@ -1,0 +1,167 @@
+"""Lint one source: pre-filter, parse once, one traversal for all rules, then suppression.
+
+Cost is paid only where it can pay off: a file that can match no selected rule is never
+parsed; positions are computed only for files that have findings; fix edits only when a
+reporter asks for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
+
+from .diagnostic import Diagnostic, FileResult, FixInfo, Location
+from .rule import SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME, Rule, registry
+from .suppression import file_is_exempt, is_suppressed
+
+if TYPE_CHECKING:  # pragma: no cover
+    import libcst as cst
+
+    from .config import Settings
+    from .context import Finding
+
+
+def selected_rules(codes: frozenset[str], source: bytes) -> list[type[Rule]]:
+    """The selected rules whose byte pre-filter passes on ``source``."""
+    rules = []
+    for code, info in registry().items():
+        if info.rule is not None and code in codes and info.rule.could_match(source):
+            rules.append(info.rule)
+    return rules
+
+
+def module_name_for(path: str, project_root: str) -> str | None:
+    """Dotted module name of ``path`` relative to the project root (``src/`` stripped)."""
+    try:
+        rel = Path(path).resolve().relative_to(project_root)
+    except (ValueError, OSError):
+        rel = PurePath(path)
+    parts = list(rel.with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    if parts and parts[0] == "src":
+        parts.pop(0)
+    return ".".join(parts) if parts and all(p.isidentifier() for p in parts) else None
+
+
+@dataclass
+class Analysis:
+    """A parsed file and what the rules found in it (libcst objects: stays in-process)."""
+
+    module: cst.Module
+    findings: list[Finding]  # unsuppressed, sorted by position
+    positions: dict  # node -> CodeRange, for nodes of findings
+    lines: list[str]
+
+
+def _syntax_error(path: str, source: bytes, exc: Exception) -> Diagnostic:
+    import libcst as cst
+
+    if isinstance(exc, cst.ParserSyntaxError):
+        row, col = exc.editor_line, exc.editor_column
+        reason = exc.message
+    elif isinstance(exc, UnicodeDecodeError):
+        row = source.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (source.rfind(b"\n", 0, exc.start) + 1) + 1
+        reason = f"cannot decode the file as {exc.encoding}: {exc.reason}"
+    else:
+        row, col, reason = 1, 1, f"{type(exc).__name__}: {exc}"
+    loc = Location(row, col)
+    return Diagnostic(SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME, f"Syntax error: {reason}", path, loc, loc)
+
+
+def parse(source: bytes) -> cst.Module:
+    import libcst as cst
+
+    return cst.parse_module(source)
+
+
+def analyze(
+    module: cst.Module,
+    path: str,
+    settings: Settings,
+    rule_classes: list[type[Rule]],
+) -> Analysis:
+    """Run ``rule_classes`` over a parsed module in one traversal and filter ``noqa``."""
+    from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider, ScopeProvider
+
+    from .context import LintContext, Traversal
+
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    resolved = wrapper.resolve_many([ScopeProvider, QualifiedNameProvider])
+    ctx = LintContext(
+        module=module,
+        path=path,
+        module_name=module_name_for(path, settings.project_root),
+        settings=settings,
+        scopes=resolved[ScopeProvider],
+        qualified_names=resolved[QualifiedNameProvider],
+    )
+    rules = [cls() for cls in rule_classes]
+    module.visit(Traversal(ctx, rules, build_graph=any(getattr(r, "needs_call_graph", False) for r in rules)))
+    for rule in rules:
+        rule.finish(ctx)
+    if not ctx.findings:
+        return Analysis(module, [], {}, [])
+    positions = wrapper.resolve(PositionProvider)
+    lines = module.code.splitlines()
+    kept = []
+    for finding in ctx.findings:
+        start = positions[finding.node].start
+        rows = (start.line,)
+        if finding.statement is not None and finding.statement in positions:
+            rows += (positions[finding.statement].start.line,)
+        if not is_suppressed(finding.code, rows, lines):
+            kept.append(finding)
+    kept.sort(key=lambda f: (positions[f.node].start.line, positions[f.node].start.column, f.code))
+    return Analysis(module, kept, positions, lines)
+
+
+def to_diagnostic(analysis: Analysis, finding: Finding, path: str, want_edits: bool) -> Diagnostic:
+    rng = analysis.positions[finding.node]
+    fix = None
+    if finding.fix is not None:
+        edits = None
+        if want_edits:
+            from .fixer import edits_for
+
+            edits = edits_for(analysis.module, [finding.fix])
+        fix = FixInfo(finding.fix.applicability, finding.fix.message, edits)
+    return Diagnostic(
+        finding.code,
+        finding.name,
+        finding.message,
+        path,
+        Location(rng.start.line, rng.start.column + 1),
+        Location(rng.end.line, rng.end.column + 1),
+        fix,
+        noqa_row=rng.start.line,
+    )
+
+
+def lint_source(
+    source: bytes,
+    path: str,
+    settings: Settings,
+    *,
+    want_edits: bool = False,
+    relpath: str | None = None,
+) -> FileResult:
+    """Lint one file's bytes. Never raises for bad input: a parse failure is an AL000."""
+    if file_is_exempt(source):
+        return FileResult(path)
+    codes = settings.codes_for(relpath if relpath is not None else path)
+    rule_classes = selected_rules(codes, source)
+    if not rule_classes:
+        return FileResult(path)
+    try:
+        module = parse(source)
+    except Exception as exc:  # noqa: BLE001 - every parser failure is a diagnostic
+        if SYNTAX_ERROR_CODE not in codes:
+            return FileResult(path)
+        lines = tuple(source.decode("utf-8", "replace").splitlines())
+        return FileResult(path, (_syntax_error(path, source, exc),), lines=lines)
+    analysis = analyze(module, path, settings, rule_classes)
+    diagnostics = tuple(to_diagnostic(analysis, f, path, want_edits) for f in analysis.findings)
+    return FileResult(path, diagnostics, lines=tuple(analysis.lines) if diagnostics else ())

@@ -1,0 +1,172 @@
+"""Apply fixes: node replacements by identity, imports once per file, re-lint until stable.
+
+A file whose fixed text would not parse or compile, or whose fixes do not converge, is left
+untouched and reported. Writes are atomic and keep the file's bytes conventions (encoding,
+BOM and line endings come back from libcst as they went in) and its mode.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .diagnostic import SAFE, Edit, Location
+
+if TYPE_CHECKING:  # pragma: no cover
+    import libcst as cst
+
+    from .config import Settings
+    from .rule import Fix
+
+MAX_PASSES = 10
+
+
+def apply_fixes(module: cst.Module, fixes: Iterable[Fix]) -> cst.Module:
+    import libcst as cst
+    from libcst.codemod import CodemodContext
+    from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+
+    fixes = list(fixes)
+    replacements: dict[int, Any] = {}
+    for fix in fixes:
+        for old, new in fix.replacements.items():
+            replacements[id(old)] = new
+
+    class Replace(cst.CSTTransformer):
+        def on_leave(self, original_node: Any, updated_node: Any) -> Any:
+            new = replacements.get(id(original_node))
+            if new is None:
+                return updated_node
+            return new(updated_node) if callable(new) else new
+
+    new_module = module.visit(Replace())
+    adds = [req for fix in fixes for req in fix.add_imports]
+    removes = [req for fix in fixes for req in fix.remove_imports]
+    if adds:
+        context = CodemodContext()
+        for req in adds:
+            AddImportsVisitor.add_needed_import(context, req.module, req.obj, req.asname)
+        new_module = AddImportsVisitor(context).transform_module(new_module)
+    if removes:
+        context = CodemodContext()
+        for req in removes:
+            RemoveImportsVisitor.remove_unused_import(context, req.module, req.obj, req.asname)
+        new_module = RemoveImportsVisitor(context).transform_module(new_module)
+    return new_module
+
+
+def edits_for(module: cst.Module, fixes: list[Fix]) -> tuple[Edit, ...]:
+    """The fix as line-level text edits against the original source (ruff's JSON shape)."""
+    old = module.code.splitlines(keepends=True)
+    new = apply_fixes(module, fixes).code.splitlines(keepends=True)
+    edits = []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            edits.append(Edit("".join(new[j1:j2]), Location(i1 + 1, 1), Location(i2 + 1, 1)))
+    return tuple(edits)
+
+
+@dataclass(frozen=True)
+class FixOutcome:
+    source: bytes  # the fixed source (unchanged when nothing applied or on error)
+    fixed_count: int
+    error: str | None = None
+
+
+def _overlaps(a: tuple[Any, Any], b: tuple[Any, Any]) -> bool:
+    return not (a[1] <= b[0] or b[1] <= a[0])
+
+
+def _span(positions: dict, fix: Fix) -> tuple[Any, Any]:
+    ranges = [positions[node] for node in fix.replacements]
+    start = min((r.start.line, r.start.column) for r in ranges)
+    end = max((r.end.line, r.end.column) for r in ranges)
+    return start, end
+
+
+def fix_source(
+    source: bytes, path: str, settings: Settings, *, unsafe: bool, relpath: str | None = None
+) -> FixOutcome:
+    """Apply fixes repeatedly until none is left (at most ``MAX_PASSES`` passes)."""
+    from .engine import analyze, parse, selected_rules
+    from .suppression import file_is_exempt
+
+    if file_is_exempt(source):
+        return FixOutcome(source, 0)
+    codes = settings.codes_for(relpath if relpath is not None else path)
+    current = source
+    fixed = 0
+    for _ in range(MAX_PASSES):
+        rule_classes = selected_rules(codes, current)
+        if not rule_classes:
+            break
+        try:
+            module = parse(current)
+        except Exception:  # noqa: BLE001 - the linter reports AL000; nothing to fix
+            break
+        analysis = analyze(module, path, settings, rule_classes)
+        chosen: list[Fix] = []
+        spans: list[tuple[Any, Any]] = []
+        for finding in analysis.findings:
+            fix = finding.fix
+            if fix is None or not fix.replacements or (fix.applicability != SAFE and not unsafe):
+                continue
+            span = _span(analysis.positions, fix)
+            if any(_overlaps(span, other) for other in spans):
+                continue  # applied in the next pass, against the updated tree
+            chosen.append(fix)
+            spans.append(span)
+        if not chosen:
+            break
+        new_module = apply_fixes(module, chosen)
+        new_source = new_module.bytes
+        if new_source == current:
+            break
+        try:
+            parse(new_source)
+            compile(new_module.code, path, "exec", dont_inherit=True)
+        except Exception as exc:  # noqa: BLE001
+            codes_tried = ", ".join(sorted({f.code for f in analysis.findings if f.fix in chosen}))
+            return FixOutcome(
+                source, 0, f"fixes for {codes_tried} would produce invalid code ({type(exc).__name__}); file left unchanged"
+            )
+        fixed += len(chosen)
+        current = new_source
+    else:
+        return FixOutcome(source, 0, f"fixes did not converge after {MAX_PASSES} passes; file left unchanged")
+    return FixOutcome(current, fixed)
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Replace ``path`` with ``data`` via a temporary file in the same directory, keeping its mode."""
+    directory = os.path.dirname(os.path.abspath(path))
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    fd, tmp = tempfile.mkstemp(prefix=".asyncloop-lint-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def unified_diff(path: str, before: bytes, after: bytes) -> str:
+    def lines(data: bytes) -> list[str]:
+        return data.decode("utf-8", "replace").splitlines(keepends=True)
+
+    from .reporters import relative
+
+    name = relative(path)
+    return "".join(difflib.unified_diff(lines(before), lines(after), f"a/{name}", f"b/{name}"))
