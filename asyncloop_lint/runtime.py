@@ -79,21 +79,7 @@ import signal
 import sys
 import threading
 import traceback
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Awaitable,
-    Callable,
-    Coroutine,
-    Dict,
-    Generic,
-    List,
-    Optional,
-    ParamSpec,
-    Set,
-    Tuple,
-    TypeVar,
-)
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Generic, ParamSpec, TypeVar, cast
 
 if TYPE_CHECKING:  # pragma: no cover
     from concurrent.futures import ThreadPoolExecutor
@@ -145,16 +131,16 @@ class RuntimeMisuseError(RuntimeError):
 # --------------------------------------------------------------------------- state
 
 _lock = threading.RLock()
-_loop: Optional[asyncio.AbstractEventLoop] = None
+_loop: asyncio.AbstractEventLoop | None = None
 _loop_pid: int = 0
-_owner: Optional[threading.Thread] = None
-_factory: Optional[LoopFactory] = None
-_shutdown_hooks: List[Callable[[asyncio.AbstractEventLoop, float], Awaitable[None]]] = []
-_spawned: Set["asyncio.Task[Any]"] = set()
-_executors: Dict[int, "ThreadPoolExecutor"] = {}
+_owner: threading.Thread | None = None
+_factory: LoopFactory | None = None
+_shutdown_hooks: list[Callable[[asyncio.AbstractEventLoop, float], Awaitable[None]]] = []
+_spawned: set["asyncio.Task[Any]"] = set()
+_executors: dict[int, "ThreadPoolExecutor"] = {}
 _executors_pid: int = 0
 # id(loop) -> (loop, {limit: semaphore})
-_semaphores: Dict[int, Tuple[asyncio.AbstractEventLoop, Dict[int, asyncio.Semaphore]]] = {}
+_semaphores: dict[int, tuple[asyncio.AbstractEventLoop, dict[int, asyncio.Semaphore]]] = {}
 _exit_registered = False
 _sigterm_installed = False
 
@@ -177,7 +163,7 @@ if hasattr(os, "register_at_fork"):
 
 def _reset_for_tests() -> None:
     """Close and forget all process-global state.  For tests only."""
-    global _factory, _loop
+    global _factory
     with _lock:
         loop = _loop
         if loop is not None and _loop_pid == os.getpid() and not loop.is_closed():
@@ -203,15 +189,15 @@ def default_loop_factory() -> LoopFactory:
     ``asyncio.new_event_loop``.  (It ignores :func:`set_loop_factory`.)"""
     if not _uvloop_disabled():
         try:
-            import uvloop  # type: ignore[import-not-found]
+            import uvloop  # type: ignore[import-not-found,unused-ignore]
         except ImportError:
             pass
         else:
-            return uvloop.new_event_loop  # type: ignore[no-any-return]
+            return cast(LoopFactory, uvloop.new_event_loop)
     return asyncio.new_event_loop
 
 
-def set_loop_factory(factory: Optional[LoopFactory]) -> None:
+def set_loop_factory(factory: LoopFactory | None) -> None:
     """Choose the callable that creates the persistent loop (``None``: the default).
 
     Must be called before the loop exists (before the first :func:`run`,
@@ -230,7 +216,7 @@ def set_loop_factory(factory: Optional[LoopFactory]) -> None:
 # ------------------------------------------------------------------------ the loop
 
 
-def _current_loop_unlocked() -> Optional[asyncio.AbstractEventLoop]:
+def _current_loop_unlocked() -> asyncio.AbstractEventLoop | None:
     """The live persistent loop of this process, or None (drops forked/closed loops)."""
     global _loop
     if _loop is not None and _loop_pid != os.getpid():
@@ -256,7 +242,7 @@ def get_loop() -> asyncio.AbstractEventLoop:
         if loop is not None:
             if _owner is me:
                 return loop
-            if _owner is not None and _owner.is_alive() or loop.is_running():
+            if (_owner is not None and _owner.is_alive()) or loop.is_running():
                 raise RuntimeMisuseError(
                     f"the persistent event loop belongs to thread {_owner.name if _owner else '?'!r}; "
                     f"it cannot be used from thread {me.name!r}. Run the work on the owner thread, "
@@ -274,7 +260,7 @@ def get_loop() -> asyncio.AbstractEventLoop:
         return loop
 
 
-def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
+def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -287,13 +273,13 @@ def _discard(awaitable: object) -> None:
         awaitable.close()
 
 
-async def _await_with_timeout(awaitable: Awaitable[T], timeout: Optional[float]) -> T:
+async def _await_with_timeout(awaitable: Awaitable[T], timeout: float | None) -> T:
     if timeout is None:
         return await awaitable
     return await asyncio.wait_for(awaitable, timeout)
 
 
-def run(awaitable: Awaitable[T], *, timeout: Optional[float] = None) -> T:
+def run(awaitable: Awaitable[T], *, timeout: float | None = None) -> T:
     """Run *awaitable* to completion on the persistent loop and return its result.
 
     For sync code (module level, Lambda handlers, CLIs).  The loop is made current
@@ -343,8 +329,9 @@ def shutdown(timeout: float = 5.0) -> None:
     In order: registered hooks (for example the ASGI lifespan shutdown of
     :func:`mangum_handler` with ``lifespan_once``), cancel and gather the remaining
     tasks, ``loop.shutdown_asyncgens()``, ``loop.shutdown_default_executor()``,
-    then close the loop and the runtime's :func:`offload` executors.  Idempotent;
-    a later :func:`run` creates a new loop.  (On 3.10/3.11 the default executor
+    then close the loop and the runtime's :func:`offload` executors, and clear
+    the current loop of the calling (owner) thread.  Idempotent; a later
+    :func:`run` creates a new loop.  (On 3.10/3.11 the default executor
     shutdown has no timeout: a blocked ``run_in_executor`` job can delay it.)
     """
     global _loop, _owner
@@ -467,7 +454,7 @@ def _shutdown_quietly(deadline: float) -> None:
 # ------------------------------------------------------------------ error handling
 
 
-def log_exception_handler(loop: asyncio.AbstractEventLoop, context: Dict[str, Any]) -> None:
+def log_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     """Loop exception handler that logs through the ``asyncloop_lint.runtime`` logger.
 
     Ignores :class:`asyncio.CancelledError`; logs the message, the context details
@@ -495,7 +482,7 @@ def log_exception_handler(loop: asyncio.AbstractEventLoop, context: Dict[str, An
     logger.error("\n".join(lines), exc_info=exc_info)
 
 
-def install_exception_handler(loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
+def install_exception_handler(loop: asyncio.AbstractEventLoop | None = None) -> None:
     """Install :func:`log_exception_handler` on *loop*, or on the running loop."""
     if loop is None:
         loop = _running_loop()
@@ -518,7 +505,7 @@ def _on_spawned_done(task: "asyncio.Task[Any]") -> None:
         )
 
 
-def spawn(coro: Coroutine[Any, Any, T], *, name: Optional[str] = None) -> "asyncio.Task[T]":
+def spawn(coro: Coroutine[Any, Any, T], *, name: str | None = None) -> "asyncio.Task[T]":
     """Start *coro* as a task on the running loop and keep it alive until it finishes.
 
     The task is referenced from a module-level set (so it is not garbage collected
@@ -545,7 +532,7 @@ class _Slot:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.task: Optional["asyncio.Task[Any]"] = None
+        self.task: "asyncio.Task[Any]" | None = None
         self.has_value = False
         self.value: Any = None
 
@@ -563,9 +550,9 @@ class Once(Generic[T]):
 
     def __init__(self, factory: Callable[[], Awaitable[T]]) -> None:
         self._factory = factory
-        self._slots: Dict[int, _Slot] = {}
+        self._slots: dict[int, _Slot] = {}
         self._lock = threading.Lock()
-        functools.update_wrapper(self, factory)  # type: ignore[arg-type]
+        functools.update_wrapper(self, factory)
 
     def __repr__(self) -> str:
         return f"<Once {getattr(self._factory, '__qualname__', self._factory)!r}>"
@@ -585,9 +572,9 @@ class Once(Generic[T]):
         slot = self._slot(loop)
         if slot.has_value:
             return slot.value  # type: ignore[no-any-return]
-        if slot.task is None or slot.task.done() and not slot.has_value:
+        if slot.task is None or slot.task.done():
             slot.task = loop.create_task(self._compute(slot))
-        return await asyncio.shield(slot.task)  # type: ignore[no-any-return]
+        return cast(T, await asyncio.shield(slot.task))
 
     async def _compute(self, slot: _Slot) -> T:
         try:
@@ -652,7 +639,7 @@ def _semaphore_for(loop: asyncio.AbstractEventLoop, limit: int) -> asyncio.Semap
         return semaphore
 
 
-async def offload(fn: Callable[..., T], /, *args: Any, limit: Optional[int] = None, **kwargs: Any) -> T:
+async def offload(fn: Callable[..., T], /, *args: Any, limit: int | None = None, **kwargs: Any) -> T:
     """Run the blocking ``fn(*args, **kwargs)`` in a thread and return its result.
 
     At most *limit* calls (default :data:`DEFAULT_OFFLOAD_LIMIT`) with the same
@@ -673,7 +660,7 @@ async def offload(fn: Callable[..., T], /, *args: Any, limit: Optional[int] = No
 
 async def bounded_gather(
     *aws: Awaitable[Any], limit: int = DEFAULT_GATHER_LIMIT, return_exceptions: bool = False
-) -> List[Any]:
+) -> list[Any]:
     """Like :func:`asyncio.gather`, with at most *limit* awaitables in flight.
 
     Results come back in argument order.  Coroutines are only started when a slot
@@ -685,7 +672,7 @@ async def bounded_gather(
     """
     if limit < 1:
         raise ValueError(f"bounded_gather() limit must be >= 1, got {limit!r}")
-    results: List[Any] = [None] * len(aws)
+    results: list[Any] = [None] * len(aws)
     if not aws:
         return results
     started = [False] * len(aws)
@@ -737,7 +724,7 @@ def sync_handler(async_fn: Callable[P, Awaitable[T]]) -> Callable[P, T]:
 # ------------------------------------------------------------------------ mangum
 
 
-def _installed_mangum_version() -> Optional[str]:
+def _installed_mangum_version() -> str | None:
     try:
         from importlib.metadata import PackageNotFoundError, version
     except ImportError:  # pragma: no cover
@@ -750,8 +737,8 @@ def _installed_mangum_version() -> Optional[str]:
         return str(found) if found is not None else None
 
 
-def _parse_version(text: str) -> Tuple[int, ...]:
-    parts: List[int] = []
+def _parse_version(text: str) -> tuple[int, ...]:
+    parts: list[int] = []
     for piece in text.split(".")[:3]:
         digits = ""
         for char in piece:
@@ -781,16 +768,16 @@ class _LifespanOnce:
 
     def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
         self.app = app
-        self.state: Dict[str, Any] = {}
-        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self.state: dict[str, Any] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.supported = True
-        self._task: Optional["asyncio.Task[None]"] = None
-        self._startup: Optional["asyncio.Future[None]"] = None
-        self._shutdown_requested: Optional[asyncio.Event] = None
-        self._shutdown_done: Optional["asyncio.Future[None]"] = None
+        self._task: "asyncio.Task[None]" | None = None
+        self._startup: "asyncio.Future[None]" | None = None
+        self._shutdown_requested: asyncio.Event | None = None
+        self._shutdown_done: "asyncio.Future[None]" | None = None
         self._startup_sent = False
 
-    async def asgi(self, scope: Dict[str, Any], receive: Any, send: Any) -> None:
+    async def asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope.get("type") in ("http", "websocket") and self.supported:
             scope = dict(scope)
             scope["state"] = dict(self.state)
@@ -812,7 +799,7 @@ class _LifespanOnce:
         self._task = loop.create_task(self._run_app())
         await self._startup
 
-    async def _receive(self) -> Dict[str, Any]:
+    async def _receive(self) -> dict[str, Any]:
         if not self._startup_sent:
             self._startup_sent = True
             return {"type": "lifespan.startup"}
@@ -820,7 +807,7 @@ class _LifespanOnce:
         await self._shutdown_requested.wait()
         return {"type": "lifespan.shutdown"}
 
-    async def _send(self, message: Dict[str, Any]) -> None:
+    async def _send(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         startup, done = self._startup, self._shutdown_done
         assert startup is not None and done is not None
@@ -866,11 +853,11 @@ class _LifespanOnce:
 class _MangumHandler:
     """The callable returned by :func:`mangum_handler`; ``.adapter`` is the Mangum object."""
 
-    def __init__(self, adapter: Any, lifespan: Optional[_LifespanOnce]) -> None:
+    def __init__(self, adapter: Any, lifespan: _LifespanOnce | None) -> None:
         self.adapter = adapter
         self._lifespan = lifespan
 
-    def __call__(self, event: Dict[str, Any], context: Any) -> Dict[str, Any]:
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         if _running_loop() is not None:
             raise RuntimeMisuseError(
                 "the Mangum handler was called while an event loop is running in this thread; "
@@ -880,11 +867,13 @@ class _MangumHandler:
         asyncio.set_event_loop(loop)  # a stray asyncio.run() may have cleared it
         if self._lifespan is not None:
             self._lifespan.ensure_started(loop)
-        result: Dict[str, Any] = contextvars.copy_context().run(self.adapter, event, context)
+        result: dict[str, Any] = contextvars.copy_context().run(self.adapter, event, context)
         return result
 
 
-def mangum_handler(app: Any, *, lifespan_once: bool = False, **mangum_kwargs: Any) -> Callable[[Dict[str, Any], Any], Dict[str, Any]]:
+def mangum_handler(
+    app: Any, *, lifespan_once: bool = False, **mangum_kwargs: Any
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """Build a Mangum handler whose every invocation runs on the persistent loop.
 
     The loop is made current before Mangum is constructed and again before every
@@ -903,7 +892,7 @@ def mangum_handler(app: Any, *, lifespan_once: bool = False, **mangum_kwargs: An
     _check_mangum_version()
     from mangum import Mangum  # optional dependency
 
-    lifespan: Optional[_LifespanOnce] = None
+    lifespan: _LifespanOnce | None = None
     target = app
     if lifespan_once:
         if mangum_kwargs.get("lifespan", "off") != "off":

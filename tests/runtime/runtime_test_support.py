@@ -9,9 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
-
-import pytest
+from typing import Any, Iterator
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
@@ -43,7 +41,9 @@ def run_python(
     )
 
 
-def drive(module: str, *args: str, env: dict[str, str] | None = None, werror: bool = True) -> tuple[list[dict[str, Any]], str]:
+def drive(
+    module: str, *args: str, env: dict[str, str] | None = None, werror: bool = True
+) -> tuple[list[dict[str, Any]], str]:
     """Run apps/drive.py on *module*; return its JSON records and stderr."""
     proc = run_python(["drive.py", module, *args], env=env, werror=werror)
     assert proc.returncode == 0, proc.stderr
@@ -51,9 +51,8 @@ def drive(module: str, *args: str, env: dict[str, str] | None = None, werror: bo
     return records, proc.stderr
 
 
-@pytest.fixture
-def rt():
-    """The runtime module with its process-global state reset around the test."""
+def fresh_runtime() -> Iterator[Any]:
+    """Yield the runtime module with its process-global state reset around the test."""
     from asyncloop_lint import runtime
 
     runtime._reset_for_tests()

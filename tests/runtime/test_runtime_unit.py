@@ -18,7 +18,9 @@ import weakref
 
 import pytest
 
-from runtime_test_support import REPO_ROOT, rt, run_python, subprocess_env  # noqa: F401  (rt is a fixture)
+from runtime_test_support import REPO_ROOT, fresh_runtime, run_python, subprocess_env
+
+rt_fixture = pytest.fixture(name="rt")(fresh_runtime)
 
 LOGGER = "asyncloop_lint.runtime"
 
@@ -415,7 +417,8 @@ def test_log_exception_handler_logs_with_traceback_and_ignores_cancelled(rt, cap
     except ValueError as exc:
         error = exc
     with caplog.at_level(logging.DEBUG, logger=LOGGER):
-        rt.log_exception_handler(loop, {"message": "Task exception was never retrieved", "exception": error, "future": "F"})
+        context = {"message": "Task exception was never retrieved", "exception": error, "future": "F"}
+        rt.log_exception_handler(loop, context)
         rt.log_exception_handler(loop, {"message": "ignored", "exception": asyncio.CancelledError()})
         rt.log_exception_handler(loop, {"message": "no exception here", "handle": "<Handle cb()>"})
     records = [r for r in caplog.records if r.name == LOGGER]
