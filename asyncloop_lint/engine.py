@@ -12,7 +12,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 from .diagnostic import Diagnostic, FileResult, FixInfo, Location
-from .rule import SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME, Rule, registry
+from .rule import SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME, Rule, registry  # noqa: F401
 from .suppression import file_is_exempt, is_suppressed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,8 +59,15 @@ def _syntax_error(path: str, source: bytes, exc: Exception) -> Diagnostic:
     import libcst as cst
 
     if isinstance(exc, cst.ParserSyntaxError):
-        row, col = exc.editor_line, exc.editor_column
-        reason = exc.message
+        row, col, reason = exc.editor_line, exc.editor_column, exc.message
+        # CPython's compiler pinpoints the error better than libcst's parser; prefer it.
+        try:
+            compile(source, path, "exec", dont_inherit=True)
+        except SyntaxError as native:
+            if native.lineno:
+                row, col, reason = native.lineno, native.offset or 1, native.msg
+        except (ValueError, UnicodeError):
+            pass
     elif isinstance(exc, UnicodeDecodeError):
         row = source.count(b"\n", 0, exc.start) + 1
         col = exc.start - (source.rfind(b"\n", 0, exc.start) + 1) + 1

@@ -98,6 +98,8 @@ class Rule:
     default: ClassVar[bool] = True
     # Pre-filter: every group must have at least one of its substrings in the file's bytes.
     needles: ClassVar[tuple[tuple[bytes, ...], ...]] = ()
+    # Reported by the engine itself (AL000), never a reason to parse a file.
+    reported_by_engine: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.state: dict[str, Any] = {}
@@ -107,6 +109,8 @@ class Rule:
 
     @classmethod
     def could_match(cls, source: bytes) -> bool:
+        if cls.reported_by_engine:
+            return False
         return all(any(needle in source for needle in group) for group in cls.needles)
 
 
@@ -131,11 +135,7 @@ def registry() -> dict[str, RuleInfo]:
     """Every known code, sorted, discovered from the modules of ``asyncloop_lint.rules``."""
     from . import rules as rules_pkg
 
-    found: dict[str, RuleInfo] = {
-        SYNTAX_ERROR_CODE: RuleInfo(
-            SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME, "The file does not parse.", True, None
-        )
-    }
+    found: dict[str, RuleInfo] = {}
     for info in pkgutil.iter_modules(rules_pkg.__path__):
         if info.name.startswith("_"):
             continue
@@ -152,7 +152,9 @@ def registry() -> dict[str, RuleInfo]:
 
 def describe_chain(chain: list[str]) -> str:
     """``load()`` → ``fetch()``: a call chain of same-module functions, for messages."""
-    return " → ".join(f"`{name.replace('.<locals>', '')}()`" for name in chain)
+    return " → ".join(
+        f"`{name.replace('.<locals>', '').removesuffix('.__init__')}()`" for name in chain
+    )
 
 
 def explain_fix(fix: str | None) -> str:
