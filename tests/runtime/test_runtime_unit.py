@@ -639,13 +639,14 @@ def test_mangum_has_no_dunder_version_so_metadata_is_used():
 
 def test_mangum_handler_in_process(rt):
     pytest.importorskip("mangum")
+    import importlib.util
+
     from runtime_test_support import APPS
 
-    sys.path.insert(0, str(APPS))
-    try:
-        from common import http_v2
-    finally:
-        sys.path.remove(str(APPS))
+    spec = importlib.util.spec_from_file_location("runtime_test_apps_common", APPS / "common.py")
+    common = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(common)
+    http_v2 = common.http_v2
     handler = rt.mangum_handler(tiny_app, lifespan="off")
     first = handler(http_v2("/"), None)
     asyncio.run(asyncio.sleep(0))  # stray asyncio.run() in between
@@ -681,3 +682,30 @@ def test_mangum_loop_factory_is_passed_when_supported(rt, monkeypatch):
     assert handler({}, None)["current"] is rt.get_loop()
     with pytest.raises(rt.RuntimeMisuseError):
         rt.mangum_handler(tiny_app, lifespan_once=True, lifespan="auto")
+
+
+def test_sigterm_while_the_loop_runs_exits_and_cleans_up_at_exit():
+    code = textwrap.dedent(
+        """
+        import asyncio, os, signal
+        import asyncloop_lint.runtime as r
+        async def gen():
+            try:
+                yield 1
+            finally:
+                print("agen closed", flush=True)
+        async def main():
+            g = gen(); await g.__anext__()
+            asyncio.get_running_loop().call_later(0.01, os.kill, os.getpid(), signal.SIGTERM)
+            try:
+                await asyncio.sleep(5)
+            finally:
+                print("task cancelled", flush=True)
+        r.shutdown_on_exit(deadline=1.0)
+        r.run(main())
+        print("not reached")
+        """
+    )
+    proc = run_python(["-c", code])
+    assert proc.returncode == 143, proc.stderr
+    assert proc.stdout.split() == ["task", "cancelled", "agen", "closed"]
