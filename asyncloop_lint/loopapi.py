@@ -55,3 +55,22 @@ def loop_creator(call: libcst.Call, ctx: LintContext) -> str | None:
 
 def is_get_event_loop(call: libcst.Call, ctx: LintContext) -> bool:
     return ctx.has_name(call.func, GET_EVENT_LOOP) is not None
+
+
+GET_EVENT_LOOP_POLICY = frozenset({"asyncio.get_event_loop_policy", "asyncio.events.get_event_loop_policy"})
+
+
+def loop_getter(call: libcst.Call, ctx: LintContext) -> str | None:
+    """``asyncio.get_event_loop()`` or ``asyncio.get_event_loop_policy().get_event_loop()``:
+    the display name of the call, or None."""
+    func = call.func
+    if ctx.has_name(func, GET_EVENT_LOOP):
+        return "asyncio.get_event_loop"
+    if (
+        isinstance(func, cst.Attribute)
+        and func.attr.value == "get_event_loop"
+        and isinstance(func.value, cst.Call)
+        and ctx.has_name(func.value.func, GET_EVENT_LOOP_POLICY)
+    ):
+        return "asyncio.get_event_loop_policy().get_event_loop"
+    return None
