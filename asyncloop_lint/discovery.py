@@ -47,7 +47,7 @@ def _read_gitignore(directory: Path) -> _Ignore | None:
     except OSError:
         return None
     patterns = tuple(line for line in lines if line.strip() and not line.lstrip().startswith("#"))
-    return _Ignore(directory, patterns) if patterns else None
+    return _Ignore(directory.resolve(), patterns) if patterns else None
 
 
 def _ancestor_gitignores(directory: Path) -> list[_Ignore]:
