@@ -27,12 +27,19 @@ def _fail(message: str) -> None:
     sys.exit(EXIT_ERROR)
 
 
+def _is_terminal(stream) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def _color_wanted(stream) -> bool:  # type: ignore[no-untyped-def]
     if os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
-    return hasattr(stream, "isatty") and stream.isatty()
+    return _is_terminal(stream)
 
 
 def _explain(code: str) -> None:
@@ -124,7 +131,7 @@ def main(paths: tuple[str, ...], **options: object) -> None:
 
 def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
     from .config import load_settings
-    from .runner import CHECK, DIFF, FIX, Job, Options, read_jobs, run_jobs
+    from .runner import CHECK, DIFF, FIX, Job, Options, run_files, run_jobs
 
     overrides = {
         "exclude": tuple(options["exclude"]) or None,
@@ -153,22 +160,29 @@ def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
         unsafe_fixes=bool(options["unsafe_fixes"]),
         want_edits=output_format in ("json", "json-lines", "sarif"),
         jobs=int(options["jobs"]),  # type: ignore[call-overload]
+        progress=output_format in ("full", "concise") and _is_terminal(sys.stderr),
     )
     errors: list[str] = []
     stdin_mode = paths == ["-"]
     if stdin_mode:
         name = options["stdin_filename"] or "-"
-        if name != "-" and options["force_exclude"] and not discovery.files([name])[0] and Path(name).exists():
-            sys.stdout.buffer.write(sys.stdin.buffer.read()) if mode == FIX else None
-            return EXIT_OK
         source = sys.stdin.buffer.read()
+        if name != "-" and options["force_exclude"] and Path(name).exists() and not discovery.files([name])[0]:
+            if mode == FIX:
+                sys.stdout.buffer.write(source)
+            return EXIT_OK
         jobs = [Job(name, discovery.relpath(Path(name)), source)]
-        failures = []
+        results = run_jobs(jobs, settings, run_options)
+        originals = {name: source}
     else:
         files, errors = discovery.files(paths)
-        jobs, failures = read_jobs(files, lambda p: discovery.relpath(Path(p)))
-    results = run_jobs(jobs, settings, run_options) if not options["no_cache"] else run_jobs(jobs, settings, run_options)
-    results = sorted([*results, *failures], key=lambda r: r.filename)
+        cache = None
+        if mode == CHECK and not options["no_cache"]:
+            from .cache import DEFAULT_DIR, Cache
+
+            directory = Path(options["cache_dir"] or Path(settings.project_root) / DEFAULT_DIR)
+            cache = Cache(directory, f"{settings.fingerprint()}|edits={run_options.want_edits}")
+        results, originals = run_files(files, lambda p: discovery.relpath(Path(p)), settings, run_options, cache)
 
     diff_found = False
     for result in results:
@@ -181,8 +195,7 @@ def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
         if mode == DIFF:
             from .fixer import unified_diff
 
-            original = next(j.source for j in jobs if j.path == result.filename)
-            click.echo(unified_diff(result.filename, original, result.fixed_source), nl=False)
+            click.echo(unified_diff(result.filename, originals[result.filename], result.fixed_source), nl=False)
             diff_found = True
         elif not stdin_mode:
             from .fixer import write_atomic
@@ -192,7 +205,7 @@ def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
             except OSError as exc:
                 errors.append(f"{result.filename}: cannot write the fixed file: {exc.strerror or exc}")
     if stdin_mode and mode == FIX:
-        fixed = results[0].fixed_source if results and results[0].fixed_source is not None else jobs[0].source
+        fixed = results[0].fixed_source if results[0].fixed_source is not None else originals[results[0].filename]
         sys.stdout.buffer.write(fixed)
         sys.stdout.flush()
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from dataclasses import dataclass, replace
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
+from .cache import Cache, content_hash
 from .config import Settings
 from .diagnostic import FileResult
 
@@ -35,6 +37,7 @@ class Options:
     unsafe_fixes: bool = False
     want_edits: bool = False
     jobs: int = 0  # 0: all cores
+    progress: bool = False
 
 
 def process(job: Job, settings: Settings, options: Options) -> FileResult:
@@ -82,7 +85,12 @@ def needs_parse(job: Job, settings: Settings) -> bool:
     return bool(selected_rules(settings.codes_for(job.relpath), job.source))
 
 
-def run_jobs(jobs: list[Job], settings: Settings, options: Options) -> list[FileResult]:
+def run_jobs(
+    jobs: list[Job],
+    settings: Settings,
+    options: Options,
+    on_done: Callable[[Job, FileResult], None] | None = None,
+) -> list[FileResult]:
     """Results for every job, in path order."""
     results: list[FileResult] = []
     pending: list[Job] = []
@@ -91,16 +99,102 @@ def run_jobs(jobs: list[Job], settings: Settings, options: Options) -> list[File
             pending.append(job)
         else:
             results.append(FileResult(job.path))
+            if on_done:
+                on_done(job, results[-1])
     workers = options.jobs or os.cpu_count() or 1
     if len(pending) >= POOL_THRESHOLD and workers > 1:
-        results.extend(_run_pool(pending, settings, options, workers))
+        produced: Iterable[tuple[Job, FileResult]] = _run_pool(pending, settings, options, workers)
     else:
-        results.extend(process(job, settings, options) for job in pending)
+        produced = ((job, process(job, settings, options)) for job in pending)
+    with _Progress(len(pending), enabled=options.progress) as progress:
+        for job, result in produced:
+            results.append(result)
+            if on_done:
+                on_done(job, result)
+            progress.advance()
     results.sort(key=lambda r: r.filename)
     return results
 
 
-def _run_pool(jobs: list[Job], settings: Settings, options: Options, workers: int) -> Iterable[FileResult]:
+class _Progress:
+    """A progress bar on stderr (rich), shown only once a run has taken about a second."""
+
+    DELAY = 1.0
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled, self.done, self.bar = total, enabled, 0, None
+        self.started = time.monotonic()
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def advance(self) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        if self.bar is None and time.monotonic() - self.started > self.DELAY:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(file=sys.stderr), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("Linting", total=self.total, completed=self.done)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def run_files(
+    paths: list[str],
+    relpath_of: Callable[[str], str],
+    settings: Settings,
+    options: Options,
+    cache: Cache | None = None,
+) -> tuple[list[FileResult], dict[str, bytes]]:
+    """Lint files from disk, through the cache when given one. Returns the results in path
+    order and the original bytes of every file that was read (for ``--diff``)."""
+    results: list[FileResult] = []
+    jobs: list[Job] = []
+    stats: dict[str, tuple[os.stat_result, str]] = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+            if cache is not None:
+                hit = cache.lookup_stat(path, st)
+                if hit is not None:
+                    results.append(hit)
+                    continue
+            with open(path, "rb") as handle:
+                source = handle.read()
+        except OSError as exc:
+            results.append(FileResult(path, error=f"cannot read file: {exc.strerror or exc}"))
+            continue
+        if cache is not None:
+            digest = content_hash(source)
+            hit = cache.lookup_content(path, st, digest)
+            if hit is not None:
+                results.append(hit)
+                continue
+            stats[path] = (st, digest)
+        jobs.append(Job(path, relpath_of(path), source))
+
+    store = None
+    if cache is not None:
+        def store(job: Job, result: FileResult) -> None:
+            st, digest = stats[job.path]
+            cache.store(job.path, st, digest, result)
+
+    results.extend(run_jobs(jobs, settings, options, store))
+    if cache is not None:
+        cache.save()
+    results.sort(key=lambda r: r.filename)
+    return results, {job.path: job.source for job in jobs}
+
+
+def _run_pool(jobs: list[Job], settings: Settings, options: Options, workers: int) -> Iterator[tuple[Job, FileResult]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -114,17 +208,4 @@ def _run_pool(jobs: list[Job], settings: Settings, options: Options, workers: in
     ordered = sorted(jobs, key=lambda j: -len(j.source))
     chunksize = max(1, min(16, len(ordered) // (workers * 8)))
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(settings, options)) as pool:
-        return list(pool.map(_work, ordered, chunksize=chunksize))
-
-
-def read_jobs(paths: list[str], relpath_of) -> tuple[list[Job], list[FileResult]]:  # type: ignore[no-untyped-def]
-    jobs, failures = [], []
-    for path in paths:
-        try:
-            with open(path, "rb") as handle:
-                source = handle.read()
-        except OSError as exc:
-            failures.append(FileResult(path, error=f"cannot read file: {exc.strerror or exc}"))
-            continue
-        jobs.append(Job(path, relpath_of(path), source))
-    return jobs, failures
+        yield from zip(ordered, pool.map(_work, ordered, chunksize=chunksize))

@@ -89,7 +89,7 @@ def test_json_uses_ruff_field_names_and_edits(project):
     assert [d["location"] for d in data] == [{"row": 8, "column": 15}, {"row": 9, "column": 1}]
     first, second = data
     assert set(first) == {"cell", "code", "end_location", "filename", "fix", "location", "message", "noqa_row", "url"}
-    assert first["fix"] is None and first["filename"] == str(project / "app.py")
+    assert first["fix"]["applicability"] == "unsafe" and first["filename"] == str(project / "app.py")
     assert second["fix"]["applicability"] == "safe"
     assert second["fix"]["edits"] == [
         {"content": 'if __name__ == "__main__":\n    asyncio.run(fetch_prompt())\n',
