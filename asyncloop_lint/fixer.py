@@ -56,7 +56,22 @@ def apply_fixes(module: cst.Module, fixes: Iterable[Fix]) -> cst.Module:
         for req in removes:
             RemoveImportsVisitor.remove_unused_import(context, req.module, req.obj, req.asname)
         new_module = RemoveImportsVisitor(context).transform_module(new_module)
+        new_module = _no_new_blank_top(module, new_module)
     return new_module
+
+
+def _no_new_blank_top(old: cst.Module, new: cst.Module) -> cst.Module:
+    """Removing the first import leaves the next statement's blank lines at the top of the
+    file; drop them unless the file started that way."""
+    if not new.body or new.header or (old.body and old.body[0].leading_lines):
+        return new
+    first = new.body[0]
+    lines = list(first.leading_lines)
+    while lines and lines[0].comment is None:
+        lines.pop(0)
+    if len(lines) == len(first.leading_lines):
+        return new
+    return new.with_changes(body=[first.with_changes(leading_lines=lines), *new.body[1:]])
 
 
 def edits_for(module: cst.Module, fixes: list[Fix]) -> tuple[Edit, ...]:
