@@ -1,0 +1,162 @@
+"""AL401 dangling-task."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..diagnostic import UNSAFE
+from ..loopapi import GET_EVENT_LOOP, NEW_EVENT_LOOP
+from ..rule import Fix, Rule, cst
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..context import LintContext
+
+CREATE_TASK = frozenset({"asyncio.create_task", "asyncio.tasks.create_task"})
+ENSURE_FUTURE = frozenset({"asyncio.ensure_future", "asyncio.tasks.ensure_future"})
+GET_RUNNING_LOOP = frozenset({"asyncio.get_running_loop", "asyncio.events.get_running_loop"})
+LOOP_TYPES = frozenset(
+    {
+        "asyncio.AbstractEventLoop", "asyncio.events.AbstractEventLoop",
+        "asyncio.BaseEventLoop", "asyncio.base_events.BaseEventLoop",
+        "uvloop.Loop",
+    }
+)
+TASK_GROUPS = frozenset({"asyncio.TaskGroup", "asyncio.taskgroups.TaskGroup"})
+
+
+def _param_annotation(name: cst.Name, ctx: LintContext) -> cst.BaseExpression | None:
+    scope = ctx.scope(name)
+    if scope is None:
+        return None
+    for assignment in scope[name.value]:
+        node = getattr(assignment, "node", None)
+        if isinstance(node, cst.Param) and node.annotation is not None:
+            return node.annotation.annotation
+    return None
+
+
+def is_event_loop(expr: cst.BaseExpression, ctx: LintContext) -> bool:
+    """An expression that evaluates to an event loop, as far as the module shows.
+
+    Calls of the loop getters and creators; names bound to them or annotated as a loop; and,
+    for receivers whose type is unknowable here (parameters, attributes), the conventional
+    names ``loop``/``event_loop``/``self.loop``/``self._loop`` unless bound to a TaskGroup.
+    """
+    if isinstance(expr, cst.Call):
+        return ctx.has_name(expr.func, GET_EVENT_LOOP | GET_RUNNING_LOOP | NEW_EVENT_LOOP) is not None
+    if isinstance(expr, cst.Name):
+        values = ctx.bound_values(expr)
+        if values:
+            return any(is_event_loop(value, ctx) for value in values)
+        annotation = _param_annotation(expr, ctx)
+        if annotation is not None:
+            return ctx.has_name(annotation, LOOP_TYPES) is not None
+        return expr.value in ("loop", "_loop", "event_loop")
+    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value in ("self", "cls"):
+        return expr.attr.value in ("loop", "_loop", "event_loop", "_event_loop")
+    return False
+
+
+def task_creation(call: cst.Call, ctx: LintContext) -> str | None:
+    """``asyncio.create_task``/``asyncio.ensure_future``/``loop.create_task``: its display name."""
+    found = ctx.has_name(call.func, CREATE_TASK | ENSURE_FUTURE)
+    if found:
+        return found.replace(".tasks", "")
+    func = call.func
+    if isinstance(func, cst.Attribute) and func.attr.value == "create_task" and is_event_loop(func.value, ctx):
+        return "loop.create_task"
+    return None
+
+
+def discarded_task(statement: cst.CSTNode | None, ctx: LintContext) -> tuple[cst.Call, str] | None:
+    """The task-creating call whose result an expression statement discards."""
+    if not isinstance(statement, cst.Expr) or not isinstance(statement.value, cst.Call):
+        return None
+    name = task_creation(statement.value, ctx)
+    return (statement.value, name) if name else None
+
+
+class DanglingTask(Rule):
+    code = "AL401"
+    name = "dangling-task"
+    summary = "A task is created and its result discarded"
+    fix = UNSAFE
+    needles = ((b"create_task", b"ensure_future"),)
+    what = """
+Checks for expression statements that discard the task returned by `asyncio.create_task()`,
+`asyncio.ensure_future()` or `loop.create_task()`. `TaskGroup.create_task()` is not reported
+(the group keeps its tasks and propagates their failures), and neither is a task that is kept:
+assigned, stored in a collection, awaited, gathered or returned.
+"""
+    why = """
+The event loop keeps only a weak reference to a task. A task nobody references can be
+garbage-collected before it finishes, and when it fails its exception is never observed: at
+best `Task exception was never retrieved` is logged when the object is collected, often long
+after the failure.
+"""
+    example = """
+import asyncio
+
+async def notify(user_id: int) -> None:
+    await asyncio.sleep(0)
+
+async def handle(user_id: int) -> None:
+    asyncio.create_task(notify(user_id))
+"""
+    use_instead = """
+import asyncio
+from asyncloop_lint import runtime
+
+async def notify(user_id: int) -> None:
+    await asyncio.sleep(0)
+
+async def handle(user_id: int) -> None:
+    runtime.spawn(notify(user_id))
+"""
+    fix_safety = """
+The fix starts the coroutine with the runtime's `spawn()`, which keeps a strong reference to
+the task until it finishes and logs its failure at once. It is unsafe: `spawn()` requires a
+running loop and a coroutine (not an arbitrary awaitable), and `create_task(context=...)`
+or `ensure_future(loop=...)` calls are left alone.
+"""
+    references = (
+        "https://docs.python.org/3/library/asyncio-task.html#asyncio.create_task",
+        "https://docs.python.org/3/library/asyncio-task.html#task-groups",
+    )
+
+    def visit_Expr(self, node: cst.Expr, ctx: LintContext) -> None:
+        found = discarded_task(node, ctx)
+        if found is None:
+            return
+        call, name = found
+        ctx.report(
+            self,
+            call,
+            f"The task from `{name}()` is discarded: it can be garbage-collected mid-flight and its "
+            "exception is never observed; keep a reference (e.g. a TaskGroup) or use the runtime's `spawn()`",
+            spawn_fix(call, name, ctx),
+        )
+
+
+def spawn_fix(call: cst.Call, name: str, ctx: LintContext) -> Fix | None:
+    from ..runtimefix import runtime_reference
+
+    positional = [a for a in call.args if a.keyword is None]
+    keywords = [a for a in call.args if a.keyword is not None]
+    if len(positional) != 1 or positional[0].star or any(a.keyword.value != "name" for a in keywords):  # type: ignore[union-attr]
+        return None
+    if name == "asyncio.ensure_future" and not isinstance(positional[0].value, cst.Call):
+        return None  # may be a future, which spawn() does not take
+    if name == "loop.create_task" and not ctx.in_async_function:
+        return None  # the loop may not be the running one
+    from .al301 import imports_used_by
+
+    runtime_name, runtime_import = runtime_reference(ctx, call)
+    new_func = cst.Attribute(value=cst.Name(runtime_name), attr=cst.Name("spawn"))
+    return Fix(
+        "Start the task with the runtime's `spawn()`",
+        UNSAFE,
+        {call: lambda updated: updated.with_changes(func=new_func)},
+        add_imports=(runtime_import,),
+        remove_imports=imports_used_by([call.func], ctx),
+    )
