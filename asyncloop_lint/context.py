@@ -426,7 +426,8 @@ def entrypoint_reason(ctx: LintContext, node: cst.FunctionDef, key: str) -> str 
     positional = [*params.posonly_params, *params.params]
     names = [p.name.value for p in positional]
     if len(positional) == 2 and (
-        node.name.value in LAMBDA_HANDLER_NAMES or names == ["event", "context"]
+        node.name.value in LAMBDA_HANDLER_NAMES
+        or (names == ["event", "context"] and not node.name.value.startswith("test"))
     ):
         return "Lambda handler"
     if ctx.module_name is not None and any(
@@ -449,4 +450,41 @@ def entrypoint_reason(ctx: LintContext, node: cst.FunctionDef, key: str) -> str 
                 return "Celery task"
             if method in ROUTE_METHODS and owner_names & ROUTE_OWNERS:
                 return "route handler"
+    if names[:1] == ["request"] and node.name.value in _django_url_views(ctx):
+        return "Django view"
     return None
+
+
+_URL_VIEWS_CACHE: dict[str, frozenset[str]] = {}
+
+
+def _django_url_views(ctx: LintContext) -> frozenset[str]:
+    """Names of this module's functions that a ``urls.py`` beside it (or this ``urls.py``
+    itself) passes to ``path()``/``re_path()``/``url()``, as far as text resolves them."""
+    import os
+    import re
+
+    directory, filename = os.path.split(ctx.path)
+    stem = filename.removesuffix(".py")
+    if filename == "urls.py":
+        text = ctx.module.code
+        pattern = r"\b(?:re_)?path\(|\burl\("
+        if not re.search(pattern, text):
+            return frozenset()
+        return frozenset(re.findall(r"(?:\b(?:re_)?path|\burl)\([^()]*?,\s*([A-Za-z_]\w*)\s*[,)]", text))
+    urls = os.path.join(directory, "urls.py")
+    cached = _URL_VIEWS_CACHE.get(urls + ":" + stem)
+    if cached is not None:
+        return cached
+    names: set[str] = set()
+    try:
+        with open(urls, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        text = ""
+    if re.search(r"\b(?:re_)?path\(|\burl\(", text):
+        names.update(re.findall(rf"\b{re.escape(stem)}\.([A-Za-z_]\w*)", text))
+        for group in re.findall(rf"from\s+\.?{re.escape(stem)}\s+import\s+\(?([\w\s,]+)\)?", text):
+            names.update(n.split()[-1] for n in group.split(",") if n.strip())
+    result = _URL_VIEWS_CACHE[urls + ":" + stem] = frozenset(names)
+    return result
