@@ -44,7 +44,7 @@ def apply_fixes(module: cst.Module, fixes: Iterable[Fix]) -> cst.Module:
             return new(updated_node) if callable(new) else new
 
     new_module = module.visit(Replace())
-    adds = [req for fix in fixes for req in fix.add_imports]
+    adds = list(dict.fromkeys(req for fix in fixes for req in fix.add_imports))  # libcst repeats aliased ones
     removes = [req for fix in fixes for req in fix.remove_imports]
     if adds:
         context = CodemodContext()
