@@ -64,14 +64,21 @@ class Cache:
         except (OSError, ValueError, TypeError):
             self.entries = {}
 
-    def lookup_stat(self, path: str, st: os.stat_result) -> FileResult | None:
+    def _entry(self, path: str) -> list | None:
         entry = self.entries.get(path)
+        if entry is None or (isinstance(entry, list) and len(entry) == 5):
+            return entry
+        del self.entries[path]  # damaged: lint the file again
+        return None
+
+    def lookup_stat(self, path: str, st: os.stat_result) -> FileResult | None:
+        entry = self._entry(path)
         if entry is not None and entry[0] == st.st_size and entry[1] == st.st_mtime_ns:
             return self._result(path, entry)
         return None
 
     def lookup_content(self, path: str, st: os.stat_result, digest: str) -> FileResult | None:
-        entry = self.entries.get(path)
+        entry = self._entry(path)
         if entry is not None and entry[2] == digest:
             entry[0], entry[1] = st.st_size, st.st_mtime_ns
             self.dirty = True
