@@ -63,7 +63,7 @@ def apply_fixes(module: cst.Module, fixes: Iterable[Fix]) -> cst.Module:
 def _no_new_blank_top(old: cst.Module, new: cst.Module) -> cst.Module:
     """Removing the first import leaves the next statement's blank lines at the top of the
     file; drop them unless the file started that way."""
-    if not new.body or new.header or (old.body and old.body[0].leading_lines):
+    if not new.body or (old.body and old.body[0].leading_lines):
         return new
     first = new.body[0]
     lines = list(first.leading_lines)

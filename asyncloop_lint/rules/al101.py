@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..diagnostic import SAFE
+from ..diagnostic import SAFE, UNSAFE
 from ..loopapi import RUNNER_NEEDLES, loop_runner
 from ..rule import Fix, Rule, cst, describe_chain
+from ._loopfix import (
+    async_only_loads,
+    await_get,
+    factory_for,
+    import_of,
+    run_function_arg,
+    runtime_attr,
+    runtime_run_call,
+    statement_of_assignment,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..context import LintContext
@@ -56,6 +66,23 @@ PROMPT_TEXT = runtime.run(fetch_prompt())
 A bare statement such as `asyncio.run(main())` is wrapped in an
 `if __name__ == "__main__":` guard; this fix is safe: the script still runs when executed,
 and importing the module no longer starts a loop.
+
+A call whose value is used, `X = asyncio.run(coro)` (or `uvloop.run`), is rewritten to run
+the coroutine on the runtime module's persistent loop, `X = runtime.run(coro)`: the loop stays
+open and current, so resources created during import stay usable and ASGI adapters such as
+Mangum find it. This fix is unsafe: the loop is no longer closed after the call.
+
+With `fix-strategy = "lazy"`, when every use of `X` in the module is inside an `async def`,
+the value is computed lazily instead: `X = runtime.once(coro_factory)` and every use becomes
+`await X.get()`. Unsafe: `X` changes type for other modules that import it, and the work
+moves from import time to the first request.
+"""
+    options = """
+- `runtime-import`: where fixes import the runtime module from (default
+  `asyncloop_lint.runtime`).
+- `fix-strategy`: `persistent` (default) runs import-time coroutines on the runtime's
+  persistent loop; `lazy` turns module-level values into async-once initializers when every use
+  is inside an `async def`.
 """
     references = (
         "https://docs.python.org/3/library/asyncio-runner.html#asyncio.run",
@@ -67,7 +94,8 @@ and importing the module no longer starts a loop.
         if runner is None or ctx.in_async_function:
             return
         if ctx.executes_at_import:
-            ctx.report(self, node, self.message(runner), self.guard_fix(node, ctx))
+            fix = self.guard_fix(node, ctx) or self.lazy_fix(node, ctx) or self.value_fix(node, ctx)
+            ctx.report(self, node, self.message(runner), fix)
         elif not (ctx.in_lambda or ctx.in_main_guard or ctx.is_main_module):
             key = ctx.function_key
             if key is not None:
@@ -105,3 +133,36 @@ and importing the module no longer starts a loop.
             )
 
         return Fix('Wrap in `if __name__ == "__main__":`', SAFE, {statement: wrap})
+
+    @staticmethod
+    def value_fix(node: cst.Call, ctx: LintContext) -> Fix | None:
+        """``X = asyncio.run(coro)`` → ``X = runtime.run(coro)``."""
+        coro = run_function_arg(node, ctx)
+        statement = ctx.statement
+        if coro is None or (
+            isinstance(statement, cst.SimpleStatementLine)
+            and any(isinstance(s, cst.Expr) and s.value is node for s in statement.body)
+        ):
+            return None  # not a plain run(coro), or its value is unused (the guard's case)
+        new, request = runtime_run_call(ctx, node, coro)
+        removals = tuple(r for r in (import_of(node.func, ctx),) if r is not None)
+        return Fix("Run on the runtime's persistent loop", UNSAFE, {node: new}, (request,), removals)
+
+    @staticmethod
+    def lazy_fix(node: cst.Call, ctx: LintContext) -> Fix | None:
+        """``X = asyncio.run(coro)`` → ``X = runtime.once(factory)``, uses → ``await X.get()``."""
+        if ctx.settings.fix_strategy != "lazy" or len(ctx.frames) != 1:
+            return None
+        coro = run_function_arg(node, ctx)
+        found = statement_of_assignment(ctx, node) if coro is not None else None
+        if found is None or found[2] is not None:
+            return None
+        loads = async_only_loads(ctx, found[1])
+        if loads is None:
+            return None
+        once, request = runtime_attr(ctx, "once")
+        replacements: dict[Any, Any] = {node: node.with_changes(func=once, args=[node.args[0].with_changes(value=factory_for(coro))])}
+        for name, parens in loads.items():
+            replacements[name] = await_get(name, once.value.value, parens)  # type: ignore[attr-defined]
+        removals = tuple(r for r in (import_of(node.func, ctx),) if r is not None)
+        return Fix("Initialize lazily with the runtime's async-once helper", UNSAFE, replacements, (request,), removals)
