@@ -7,6 +7,7 @@ to show.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections import Counter
@@ -92,57 +93,59 @@ def summary(run: Run, out: TextIO) -> None:
         out.write(line + "\n")
 
 
+Segment = tuple[str, str]  # (text, rich style)
+
+
 @reporter("full")
 def full(run: Run, out: TextIO) -> None:
+    """Each finding with its source and the range marked, then counts per code and a summary.
+    The lines are built once as styled segments; rich renders them only when colour is on."""
     diagnostics = run.diagnostics
-    if not diagnostics:
-        summary(run, out)
-        return
-    from rich.console import Console
-    from rich.text import Text
-
-    console = Console(file=out, force_terminal=run.color, no_color=not run.color, highlight=False,
-                      soft_wrap=True, width=10_000 if not run.color else None)
+    lines: list[list[Segment]] = []
     lines_of = {r.filename: r.lines for r in run.results}
     for d in diagnostics:
-        header = Text()
-        header.append(f"{relative(d.filename)}:{d.location.row}:{d.location.column}", style="bold")
-        header.append(": ")
-        header.append(d.code, style="bold red")
+        header = [(f"{relative(d.filename)}:{d.location.row}:{d.location.column}", "bold"), (": ", ""),
+                  (d.code, "bold red")]
         if run.fixable(d):
-            header.append(" [*]", style="cyan")
-        header.append(f" {d.message}")
-        console.print(header)
-        _print_source(console, lines_of.get(d.filename, ()), d)
+            header.append((" [*]", "cyan"))
+        lines.append(header + [(f" {d.message}", "")])
+        lines += _source_lines(lines_of.get(d.filename, ()), d)
         if d.fix is not None:
             safety = "" if d.fix.applicability == SAFE else " (unsafe fix)"
-            console.print(Text.assemble(("  = ", "blue"), ("help: ", "bold"), f"{d.fix.message}{safety}"))
-        console.print()
-    counts = Counter(d.code for d in diagnostics)
-    names = registry()
-    for code, count in sorted(counts.items()):
+            lines.append([("  = ", "blue"), ("help: ", "bold"), (f"{d.fix.message}{safety}", "")])
+        lines.append([])
+    names = registry() if diagnostics else {}
+    for code, count in sorted(Counter(d.code for d in diagnostics).items()):
         info = names.get(code)
-        console.print(Text.assemble((f"{count:>5}", "bold"), f"  {code}  ", (info.name if info else "", "dim")))
+        lines.append([(f"{count:>5}", "bold"), (f"  {code}  ", ""), (info.name if info else "", "dim")])
+    if run.color and lines:
+        from rich.console import Console
+        from rich.text import Text
+
+        console = Console(file=out, force_terminal=True, highlight=False, soft_wrap=True)
+        for line in lines:
+            console.print(Text.assemble(*line))
+    else:
+        for line in lines:
+            out.write("".join(text for text, _ in line) + "\n")
     summary(run, out)
 
 
-def _print_source(console, lines: tuple[str, ...], d: Diagnostic) -> None:  # type: ignore[no-untyped-def]
-    from rich.text import Text
-
+def _source_lines(lines: tuple[str, ...], d: Diagnostic) -> list[list[Segment]]:
     first, last = d.location.row, d.end_location.row
     if not lines or first > len(lines):
-        return
+        return []
     shown = list(range(first, min(last, first + 5, len(lines)) + 1))
     width = len(str(shown[-1]))
-    console.print(Text(f"{' ' * width} |", style="blue"))
+    out: list[list[Segment]] = [[(f"{' ' * width} |", "blue")]]
     for row in shown:
         line = lines[row - 1].expandtabs(1)
-        console.print(Text.assemble((f"{row:>{width}} | ", "blue"), line))
+        out.append([(f"{row:>{width}} | ", "blue"), (line, "")])
         start = d.location.column - 1 if row == first else len(line) - len(line.lstrip())
         end = d.end_location.column - 1 if row == last else len(line)
-        carets = "^" * max(1, end - start)
         label = f" {d.code}" if row == shown[-1] else ""
-        console.print(Text.assemble((f"{' ' * width} | ", "blue"), " " * start, (carets + label, "bold red")))
+        out.append([(f"{' ' * width} | ", "blue"), (" " * start, ""), ("^" * max(1, end - start) + label, "bold red")])
+    return out
 
 
 def as_json(d: Diagnostic) -> dict:
@@ -206,3 +209,249 @@ def github(run: Run, out: TextIO) -> None:
             props.append(f"endColumn={d.end_location.column}")
         message = f"{path}:{d.location.row}:{d.location.column}: {d.code} {d.message}"
         out.write(f"::error {','.join(props)}::{_escape_data(message)}\n")
+
+
+# --- CI formats: SARIF (GitHub code scanning), GitLab Code Quality, JUnit XML ---------------
+
+INFORMATION_URI = "https://github.com/asyncloop-lint/asyncloop-lint"
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def repository_root(path: str) -> str:
+    """The root findings are reported against: the git work tree holding ``path``, else the cwd."""
+    return _git_toplevel(os.path.dirname(os.path.abspath(path))) or os.getcwd()
+
+
+@functools.lru_cache(maxsize=1024)
+def _git_toplevel(directory: str) -> str | None:
+    """The nearest directory at or above ``directory`` holding ``.git`` (a directory, or a file
+    for worktrees and submodules)."""
+    current = directory
+    while True:
+        if os.path.exists(os.path.join(current, ".git")):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def repository_path(path: str) -> tuple[str, str | None]:
+    """``path`` as a POSIX path relative to its repository root, and that root.
+
+    The root is None when the file lies outside it (then the path is absolute).
+    """
+    absolute = os.path.abspath(path)
+    root = repository_root(absolute)
+    try:
+        rel = os.path.relpath(absolute, root)
+    except ValueError:
+        rel = ".."
+    if rel == ".." or rel.startswith(".." + os.sep):
+        return absolute.replace(os.sep, "/"), None
+    return rel.replace(os.sep, "/"), root
+
+
+def _rule_text(code: str) -> tuple[str, str, str, str]:
+    """Name, one-line summary, what the rule checks, and why (the code itself when unknown)."""
+    import inspect
+
+    info = registry().get(code)
+    if info is None:
+        return code, code, code, ""
+    what = inspect.cleandoc(getattr(info.rule, "what", "") or "") or info.summary
+    why = inspect.cleandoc(getattr(info.rule, "why", "") or "")
+    return info.name, info.summary, what, why
+
+
+def _sarif_region(start_row: int, start_col: int, end_row: int, end_col: int) -> dict:
+    return {"startLine": start_row, "startColumn": start_col, "endLine": end_row, "endColumn": end_col}
+
+
+def _sarif_location(path: str) -> dict:
+    from pathlib import PurePosixPath
+    from urllib.parse import quote
+
+    rel, root = repository_path(path)
+    if root is None:
+        return {"uri": PurePosixPath(rel).as_uri() if rel.startswith("/") else quote(rel)}
+    return {"uri": quote(rel), "uriBaseId": "%SRCROOT%"}
+
+
+@reporter("sarif")
+def sarif(run: Run, out: TextIO) -> None:
+    """SARIF 2.1.0, one run, the subset GitHub code scanning reads."""
+    from . import __version__
+    from .rule import SYNTAX_ERROR_CODE, rule_url
+
+    diagnostics = run.diagnostics
+    codes = sorted({d.code for d in diagnostics})
+    index = {code: i for i, code in enumerate(codes)}
+    rules = []
+    for code in codes:
+        name, summary, what, why = _rule_text(code)
+        help_text = "\n\n".join(part for part in (what, why) if part)
+        rules.append({
+            "id": code,
+            "name": name,
+            "shortDescription": {"text": summary},
+            "fullDescription": {"text": what},
+            "help": {"text": help_text, "markdown": f"{help_text}\n\n[{code} documentation]({rule_url(code)})"},
+            "helpUri": rule_url(code),
+            "defaultConfiguration": {"level": "error"},
+            "properties": {"tags": ["asyncio", "syntax" if code == SYNTAX_ERROR_CODE else "event-loop"]},
+        })
+    lines_of = {r.filename: r.lines for r in run.results}
+    results = []
+    for d in diagnostics:
+        artifact = _sarif_location(d.filename)
+        region = _sarif_region(d.location.row, d.location.column, d.end_location.row, d.end_location.column)
+        snippet = _snippet(lines_of.get(d.filename, ()), d)
+        if snippet:
+            region["snippet"] = {"text": snippet}
+        result: dict = {
+            "ruleId": d.code,
+            "ruleIndex": index[d.code],
+            "level": "error",
+            "message": {"text": d.message},
+            "locations": [{
+                "physicalLocation": {
+                    "artifactLocation": artifact,
+                    "region": region,
+                },
+            }],
+        }
+        if d.fix is not None and d.fix.edits:
+            result["fixes"] = [{
+                "description": {"text": d.fix.message},
+                "artifactChanges": [{
+                    "artifactLocation": artifact,
+                    "replacements": [
+                        {
+                            "deletedRegion": _sarif_region(e.location.row, e.location.column,
+                                                           e.end_location.row, e.end_location.column),
+                            **({"insertedContent": {"text": e.content}} if e.content else {}),
+                        }
+                        for e in d.fix.edits
+                    ],
+                }],
+                "properties": {"applicability": d.fix.applicability},
+            }]
+        results.append(result)
+    roots = {repository_path(d.filename)[1] for d in diagnostics} - {None}
+    run_object: dict = {
+        "tool": {"driver": {
+            "name": "asyncloop-lint",
+            "version": __version__,
+            "semanticVersion": __version__,
+            "informationUri": INFORMATION_URI,
+            "rules": rules,
+        }},
+        "results": results,
+        "columnKind": "unicodeCodePoints",
+    }
+    if len(roots) == 1:
+        from pathlib import Path
+
+        run_object["originalUriBaseIds"] = {"%SRCROOT%": {"uri": Path(roots.pop()).as_uri() + "/"}}
+    document = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run_object]}
+    json.dump(document, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+
+
+def _snippet(lines: tuple[str, ...], d: Diagnostic) -> str:
+    """The reported source text (what a SARIF region's ``snippet`` holds)."""
+    first, last = d.location.row, d.end_location.row
+    if not lines or not 0 < first <= last <= len(lines):
+        return ""
+    if first == last:
+        return lines[first - 1][d.location.column - 1 : d.end_location.column - 1]
+    chunk = [lines[first - 1][d.location.column - 1 :], *lines[first : last - 1], lines[last - 1][: d.end_location.column - 1]]
+    return "\n".join(chunk)
+
+
+def gitlab_fingerprints(run: Run) -> list[tuple[Diagnostic, str, str]]:
+    """(diagnostic, repository-relative path, fingerprint) for every finding.
+
+    The fingerprint hashes the code, the path, the stripped text of the reported line and the
+    occurrence of that triple in the file, not the line number: it survives unrelated edits
+    above the finding and stays distinct for repeated identical lines.
+    """
+    import hashlib
+
+    lines_of = {r.filename: r.lines for r in run.results}
+    seen: Counter[tuple[str, str, str]] = Counter()
+    rows = []
+    for d in run.diagnostics:
+        path = repository_path(d.filename)[0]
+        lines = lines_of.get(d.filename, ())
+        text = lines[d.location.row - 1].strip() if 0 < d.location.row <= len(lines) else ""
+        key = (d.code, path, text)
+        occurrence = seen[key]
+        seen[key] += 1
+        digest = hashlib.sha256("\0".join((*key, str(occurrence))).encode("utf-8", "surrogatepass"))
+        rows.append((d, path, digest.hexdigest()[:32]))
+    return rows
+
+
+@reporter("gitlab")
+def gitlab(run: Run, out: TextIO) -> None:
+    """GitLab Code Quality report (a JSON array of Code Climate issues)."""
+    from .rule import SYNTAX_ERROR_CODE
+
+    issues = []
+    for d, path, fingerprint in gitlab_fingerprints(run):
+        lines = {"begin": d.location.row}
+        if d.end_location.row > d.location.row:
+            lines["end"] = d.end_location.row
+        issues.append({
+            "type": "issue",
+            "check_name": d.code,
+            "description": f"{d.code}: {d.message}",
+            "categories": ["Bug Risk"],
+            "fingerprint": fingerprint,
+            "severity": "critical" if d.code == SYNTAX_ERROR_CODE else "major",
+            "location": {"path": path, "lines": lines},
+        })
+    json.dump(issues, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+
+
+@reporter("junit")
+def junit(run: Run, out: TextIO) -> None:
+    """JUnit XML: a test suite per file with findings, a failing test case per finding."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    by_file: dict[str, list[Diagnostic]] = {}
+    for d in run.diagnostics:
+        by_file.setdefault(relative(d.filename), []).append(d)
+    total = sum(len(ds) for ds in by_file.values())
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>']
+    if not by_file:
+        lines += [
+            '<testsuites name="asyncloop-lint" tests="1" failures="0" errors="0" skipped="0">',
+            '  <testsuite name="asyncloop-lint" tests="1" failures="0" errors="0" skipped="0">',
+            '    <testcase name="asyncloop-lint" classname="asyncloop-lint"/>',
+            "  </testsuite>",
+            "</testsuites>",
+        ]
+    else:
+        lines.append(f'<testsuites name="asyncloop-lint" tests="{total}" failures="{total}" errors="0" skipped="0">')
+        for path, ds in by_file.items():
+            lines.append(f'  <testsuite name={quoteattr(path)} tests="{len(ds)}" failures="{len(ds)}" errors="0" skipped="0">')
+            classname = path.removesuffix(".pyi").removesuffix(".py").replace("/", ".").replace(os.sep, ".")
+            for d in ds:
+                where = f"{path}:{d.location.row}:{d.location.column}"
+                lines.append(f'    <testcase name={quoteattr(f"{d.code} {where}")} classname={quoteattr(classname)} '
+                             f'file={quoteattr(path)} line="{d.location.row}">')
+                lines.append(f'      <failure message={quoteattr(_xml_text(f"{d.code} {d.message}"))} type={quoteattr(d.code)}>'
+                             f"{escape(_xml_text(f'{where}: {d.code} {d.message}'))}</failure>")
+                lines.append("    </testcase>")
+            lines.append("  </testsuite>")
+        lines.append("</testsuites>")
+    out.write("\n".join(lines) + "\n")
+
+
+def _xml_text(value: str) -> str:
+    """Drop the characters XML 1.0 cannot hold at all (control characters other than tab/newline)."""
+    return "".join(ch for ch in value if ch in "\t\n\r" or ord(ch) >= 0x20)
