@@ -53,6 +53,22 @@ class LoopGetterUses:
         if any(_catches_runtime_error(handler, ctx) for handler in node.handlers):
             self.guard_bodies[id(node.body)] = True
 
+    def visit_with(self, node: cst.With, ctx: LintContext) -> None:
+        """``with pytest.raises(...)`` / ``self.assertRaises(...)`` / ``suppress(RuntimeError)``:
+        the code expects the call to fail, like an ``except RuntimeError`` guard."""
+        for item in node.items:
+            call = item.item
+            if not isinstance(call, cst.Call):
+                continue
+            func = call.func
+            if isinstance(func, cst.Attribute) and func.attr.value in ("assertRaises", "assertRaisesRegex"):
+                self.guard_bodies[id(node.body)] = True
+            elif ctx.has_name(func, {"pytest.raises"}) or (
+                ctx.has_name(func, {"contextlib.suppress"})
+                and any(ctx.has_name(arg.value, _RUNTIME_ERROR_CATCHERS) for arg in call.args)
+            ):
+                self.guard_bodies[id(node.body)] = True
+
     def visit_suite(self, node: cst.BaseSuite, ctx: LintContext) -> None:
         if self.guard_bodies.pop(id(node), False):
             self.guards.append((id(node), ctx.function_frame))
@@ -109,8 +125,10 @@ def _catches_runtime_error(handler: cst.ExceptHandler | cst.ExceptStarHandler, c
     if kind is None:
         return True
     kinds = [e.value for e in kind.elements] if isinstance(kind, cst.Tuple) else [kind]
-    wanted = {"builtins.RuntimeError", "builtins.Exception", "builtins.BaseException"}
-    return any(ctx.has_name(k, wanted) for k in kinds)
+    return any(ctx.has_name(k, _RUNTIME_ERROR_CATCHERS) for k in kinds)
+
+
+_RUNTIME_ERROR_CATCHERS = frozenset({"builtins.RuntimeError", "builtins.Exception", "builtins.BaseException"})
 
 
 class SyncGetEventLoopRun(Rule):

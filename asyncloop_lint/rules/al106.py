@@ -22,7 +22,8 @@ Checks for `asyncio.get_event_loop()` (and `asyncio.get_event_loop_policy().get_
 in sync code that does not run at import time: constructors, helpers, `__main__` blocks.
 
 Not reported: calls in the body of a `try` that catches `RuntimeError` (the usual fallback to
-`new_event_loop()`), sync functions nested in an `async def` (callbacks that run inside the
+`new_event_loop()`) or of a `with` that expects an error (`pytest.raises`, `assertRaises`,
+`contextlib.suppress(RuntimeError)`), sync functions nested in an `async def` (callbacks that run inside the
 loop), calls whose loop runs a coroutine (AL105) and calls reached at import time (AL102).
 """
     why = """
@@ -69,6 +70,9 @@ back explicitly (`try: get_running_loop()` / `except RuntimeError: new_event_loo
 
     def visit_TryStar(self, node: cst.TryStar, ctx: LintContext) -> None:
         self.uses.visit_try(node, ctx)
+
+    def visit_With(self, node: cst.With, ctx: LintContext) -> None:
+        self.uses.visit_with(node, ctx)
 
     def visit_IndentedBlock(self, node: cst.IndentedBlock, ctx: LintContext) -> None:
         self.uses.visit_suite(node, ctx)
