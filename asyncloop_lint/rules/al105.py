@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..diagnostic import UNSAFE
 from ..loopapi import LOOP_RUN_METHODS, loop_getter
-from ..rule import Fix, ImportRequest, Rule, cst
+from ..rule import Fix, ImportRequest, Rule, cst, m
 from ._loopfix import (
     asyncio_run_func,
     import_of,
@@ -47,6 +47,13 @@ class LoopGetterUses:
         self.outer_runs: dict[int, tuple[cst.Call, str]] = {}  # id(getter call) -> (call, method)
         self.guard_bodies: dict[int, bool] = {}
         self.guards: list[tuple[int, Frame | None]] = []  # (id(try body), function frame)
+        self.loop_set: set[int] = set()  # frames that called set_event_loop(loop) already
+        self.legacy_coroutines: set[int] = set()  # frames of generator-based coroutines
+
+    def visit_yield(self, node: cst.Yield, ctx: LintContext) -> None:
+        """``yield from`` in a plain def: a generator-based coroutine, which runs on the loop."""
+        if isinstance(node.value, cst.From):
+            self.legacy_coroutines.add(id(ctx.function_frame))
 
     # ---- traversal -------------------------------------------------------------------
     def visit_try(self, node: cst.Try | cst.TryStar, ctx: LintContext) -> None:
@@ -84,10 +91,15 @@ class LoopGetterUses:
                 self.run_calls[id(func.value)] = (node, func.attr.value)
             elif isinstance(func.value, cst.Call):
                 self.outer_runs[id(func.value)] = (node, func.attr.value)
+        frame = ctx.function_frame
+        if ctx.has_name(func, SET_EVENT_LOOP) and node.args and not m.matches(node.args[0].value, m.Name("None")):
+            self.loop_set.add(id(frame))
+            return
         getter = loop_getter(node, ctx)
         if getter is None or ctx.in_async_function or ctx.executes_at_import:
             return
-        frame = ctx.function_frame
+        if id(frame) in self.loop_set:
+            return  # the loop was set explicitly: get_event_loop() just returns it
         found = statement_of_assignment(ctx, node)
         self.calls.append(
             GetterCall(
@@ -104,6 +116,9 @@ class LoopGetterUses:
         )
 
     # ---- results ------------------------------------------------------------------------
+    def in_legacy_coroutine(self, call: GetterCall) -> bool:
+        return id(call.function_frame) in self.legacy_coroutines
+
     def runs(self, call: GetterCall, ctx: LintContext) -> list[tuple[cst.Call, str]]:
         """The ``run_until_complete``/``run_forever`` calls made on this getter's loop."""
         outer = self.outer_runs.get(id(call.node))
@@ -128,6 +143,7 @@ def _catches_runtime_error(handler: cst.ExceptHandler | cst.ExceptStarHandler, c
     return any(ctx.has_name(k, _RUNTIME_ERROR_CATCHERS) for k in kinds)
 
 
+SET_EVENT_LOOP = frozenset({"asyncio.set_event_loop", "asyncio.events.set_event_loop"})
 _RUNTIME_ERROR_CATCHERS = frozenset({"builtins.RuntimeError", "builtins.Exception", "builtins.BaseException"})
 
 
@@ -195,10 +211,13 @@ automatic fix.
     def visit_Call(self, node: cst.Call, ctx: LintContext) -> None:
         self.uses.visit_call(node, ctx)
 
+    def visit_Yield(self, node: cst.Yield, ctx: LintContext) -> None:
+        self.uses.visit_yield(node, ctx)
+
     def finish(self, ctx: LintContext) -> None:
         for call in self.uses.calls:
             runs = self.uses.runs(call, ctx)
-            if not runs:
+            if not runs or self.uses.in_legacy_coroutine(call):
                 continue
             chain = ctx.graph.entrypoint_chain(call.function_key) if call.function_key else None
             methods = sorted({method for _, method in runs})

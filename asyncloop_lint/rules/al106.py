@@ -24,7 +24,8 @@ in sync code that does not run at import time: constructors, helpers, `__main__`
 Not reported: calls in the body of a `try` that catches `RuntimeError` (the usual fallback to
 `new_event_loop()`) or of a `with` that expects an error (`pytest.raises`, `assertRaises`,
 `contextlib.suppress(RuntimeError)`), sync functions nested in an `async def` (callbacks that run inside the
-loop), calls whose loop runs a coroutine (AL105) and calls reached at import time (AL102).
+loop), generator-based coroutines (`yield from`), calls after `asyncio.set_event_loop(loop)` in
+the same function (they return that loop), calls whose loop runs a coroutine (AL105) and calls reached at import time (AL102).
 """
     why = """
 `get_event_loop()` returns the running loop only when called from a coroutine or a callback
@@ -89,9 +90,12 @@ back explicitly (`try: get_running_loop()` / `except RuntimeError: new_event_loo
     def visit_Call(self, node: cst.Call, ctx: LintContext) -> None:
         self.uses.visit_call(node, ctx)
 
+    def visit_Yield(self, node: cst.Yield, ctx: LintContext) -> None:
+        self.uses.visit_yield(node, ctx)
+
     def finish(self, ctx: LintContext) -> None:
         for call in self.uses.calls:
-            if call.guarded or call.under_async or self.uses.used_to_run(call, ctx):
+            if call.guarded or call.under_async or self.uses.in_legacy_coroutine(call) or self.uses.used_to_run(call, ctx):
                 continue
             if call.function_key is not None and not call.in_lambda and ctx.graph.import_time_chains(call.function_key):
                 continue  # AL102 reports it at the import-time call
