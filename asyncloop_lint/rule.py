@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -98,6 +99,9 @@ class Rule:
     default: ClassVar[bool] = True
     # Pre-filter: every group must have at least one of its substrings in the file's bytes.
     needles: ClassVar[tuple[tuple[bytes, ...], ...]] = ()
+    # Candidates: the names (a regex alternation, matched as whole words) of the calls or
+    # attributes the rule reacts to. Checked with the needles, on the bytes, before parsing.
+    candidates: ClassVar[str | None] = None
     # Reported by the engine itself (AL000), never a reason to parse a file.
     reported_by_engine: ClassVar[bool] = False
 
@@ -111,7 +115,14 @@ class Rule:
     def could_match(cls, source: bytes) -> bool:
         if cls.reported_by_engine:
             return False
-        return all(any(needle in source for needle in group) for group in cls.needles)
+        if not all(any(needle in source for needle in group) for group in cls.needles):
+            return False
+        return cls.candidates is None or _candidate_pattern(cls.candidates).search(source) is not None
+
+
+@cache
+def _candidate_pattern(alternation: str) -> re.Pattern[bytes]:
+    return re.compile(rb"\b(?:" + alternation.encode() + rb")\b")
 
 
 SYNTAX_ERROR_CODE = "AL000"

@@ -26,10 +26,16 @@ import asyncio
 
 async def main(:
     await asyncio.sleep(1)
+
+if __name__ == "__main__":
+    asyncio.run(main())
 """
     use_instead = """
 import asyncio
 
 async def main():
     await asyncio.sleep(1)
+
+if __name__ == "__main__":
+    asyncio.run(main())
 """

@@ -18,6 +18,7 @@ class GetEventLoopInCoroutine(Rule):
     summary = "`asyncio.get_event_loop()` inside a coroutine"
     fix = SAFE
     needles = ((b"get_event_loop",), (b"async",))
+    candidates = r"get_event_loop"
     what = """
 Checks for `asyncio.get_event_loop()` in the body of an `async def`, including lambdas and
 comprehensions in that body (a nested plain `def` is not the coroutine's body).
