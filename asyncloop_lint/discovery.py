@@ -94,7 +94,10 @@ class Discovery:
             if not path.exists():
                 errors.append(f"{raw}: No such file or directory")
                 continue
-            ancestors = _ancestor_gitignores(path.resolve() if path.is_dir() else path.resolve().parent)
+            root = path.resolve()
+            ancestors = _ancestor_gitignores(root if path.is_dir() else root.parent)
+            # A directory named explicitly is linted even if an ancestor .gitignore covers it.
+            ancestors = [i for i in ancestors if not i.ignores(root, path.is_dir())]
             if path.is_file():
                 if not (self.force_exclude and self._excluded(path, False, ancestors + self._dir_ignores(path.parent))):
                     found[os.path.normpath(raw)] = None

@@ -162,7 +162,14 @@ def test_gitignore_and_excludes(project):
     # A file named explicitly is linted unless --force-exclude says otherwise.
     assert cli("app.py", cwd=project).returncode == 1
     assert cli("--force-exclude", "app.py", cwd=project).returncode == 0
+    # So is a directory named explicitly, even when an ancestor .gitignore covers it.
+    (project / ".gitignore").write_text("/ignored\n")
+    (project / "ignored").mkdir()
+    (project / "ignored" / "mod.py").write_bytes(SEED)
+    assert cli("ignored", cwd=project).returncode == 1
+    assert "ignored" not in cli("--output-format", "concise", ".", cwd=project).stdout.decode()
     (project / ".gitignore").unlink()
+    (project / "ignored" / "mod.py").unlink()
     assert cli("--extend-exclude", "app.py", ".", cwd=project).returncode == 0
     venv = project / ".venv"
     venv.mkdir()
