@@ -20,17 +20,26 @@ CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__", "__enter__", "
 OWNERS = frozenset({"set_default_executor", "enter_context", "callback", "push"})
 
 
+def _is_self_attribute(target: cst.BaseExpression) -> bool:
+    return (
+        isinstance(target, cst.Attribute)
+        and isinstance(target.value, cst.Name)
+        and target.value.value in ("self", "cls")
+    )
+
+
 class ExecutorPerCall(Rule):
     code = "AL502"
     name = "executor-per-call"
     summary = "An executor is created per call and never shut down"
     needles = ((b"PoolExecutor",),)
+    candidates = r"ThreadPoolExecutor|ProcessPoolExecutor"
     what = """
 Checks for `ThreadPoolExecutor(...)` and `ProcessPoolExecutor(...)` constructed inside a
 function when the function neither uses it as a context manager (`with ... as pool:`), nor
 shuts it down (`pool.shutdown(...)`), nor returns it, nor hands it to an owner
 (`loop.set_default_executor(pool)`, `ExitStack.enter_context(pool)`), nor stores it on `self`
-in a constructor or in a `global`. An executor built at module scope is not reported.
+in a constructor or lazily (under `if self._pool is None:`), nor in a `global`. An executor built at module scope is not reported.
 """
     why = """
 Every executor owns worker threads (or processes) that live until it is shut down. Built per
@@ -69,7 +78,30 @@ module-level bounded executor.
         self.kept: set[int] = set()  # ids of constructor calls that are owned
         self.kept_names: set[tuple[str, str]] = set()  # (function key, name) owned/shut down
         self.globals: set[tuple[str, str]] = set()
-        self.returned: set[int] = set()
+        self.on_self: set[tuple[str, str]] = set()  # (function key, name) stored on self
+        self.lazy_ifs: list[cst.If] = []  # enclosing `if x is None:` / `if not x:` tests
+        self.lazy: set[int] = set()  # ids of constructor calls made under such a test
+
+    def visit_If(self, node: cst.If, ctx: LintContext) -> None:
+        test = node.test
+        lazy = isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not)
+        if isinstance(test, cst.Comparison):
+            lazy = any(
+                isinstance(c.operator, (cst.Is, cst.Equal)) and isinstance(c.comparator, cst.Name)
+                and c.comparator.value == "None"
+                for c in test.comparisons
+            )
+        self.lazy_ifs.append(node if lazy else None)  # type: ignore[arg-type]
+
+    def leave_If(self, node: cst.If, ctx: LintContext) -> None:
+        self.lazy_ifs.pop()
+
+    def visit_Assign(self, node: cst.Assign, ctx: LintContext) -> None:
+        # `self._pool = pool`: the object owns the executor built into `pool`.
+        if isinstance(node.value, cst.Name) and ctx.function_key is not None:
+            for target in node.targets:
+                if _is_self_attribute(target.target):
+                    self.on_self.add((ctx.function_key, node.value.value))
 
     def visit_Global(self, node: cst.Global, ctx: LintContext) -> None:
         key = ctx.function_key
@@ -100,6 +132,8 @@ module-level bounded executor.
                 self._keep(arg.value, ctx)
         if ctx.has_name(func, POOL_CLASSES) is None or ctx.function_key is None:
             return
+        if any(self.lazy_ifs):
+            self.lazy.add(id(node))
         self.created.append((node, ctx.statement, ctx.function_key, self._target(node, ctx)))
 
     def _target(self, call: cst.Call, ctx: LintContext) -> cst.Name | None:
@@ -117,14 +151,10 @@ module-level bounded executor.
         if isinstance(target, cst.Name):
             return target
         function = ctx.function
-        if (
-            isinstance(target, cst.Attribute)
-            and isinstance(target.value, cst.Name)
-            and target.value.value in ("self", "cls")
-            and function is not None
-            and function.name.value in CONSTRUCTORS
+        if _is_self_attribute(target) and (
+            (function is not None and function.name.value in CONSTRUCTORS) or any(self.lazy_ifs)
         ):
-            self.kept.add(id(call))
+            self.kept.add(id(call))  # built once per object (in a constructor, or lazily)
         return None
 
     def _keep(self, expr: cst.BaseExpression, ctx: LintContext) -> None:
@@ -138,7 +168,9 @@ module-level bounded executor.
             if id(call) in self.kept:
                 continue
             if target is not None and (
-                (key, target.value) in self.kept_names or (key, target.value) in self.globals
+                (key, target.value) in self.kept_names
+                or (key, target.value) in self.globals
+                or ((key, target.value) in self.on_self and id(call) in self.lazy)
             ):
                 continue
             ctx.report(
