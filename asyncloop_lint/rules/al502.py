@@ -20,6 +20,18 @@ CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__", "__enter__", "
 OWNERS = frozenset({"set_default_executor", "enter_context", "callback", "push"})
 
 
+def _holds(value: cst.BaseExpression, call: cst.Call) -> bool:
+    """``value`` evaluates to ``call``'s result: the call itself, or an operand of
+    ``executor or ThreadPoolExecutor()`` / ``X if c else ThreadPoolExecutor()``."""
+    if value is call:
+        return True
+    if isinstance(value, cst.BooleanOperation):
+        return _holds(value.left, call) or _holds(value.right, call)
+    if isinstance(value, cst.IfExp):
+        return _holds(value.body, call) or _holds(value.orelse, call)
+    return False
+
+
 def _is_self_attribute(target: cst.BaseExpression) -> bool:
     return (
         isinstance(target, cst.Attribute)
@@ -142,9 +154,9 @@ module-level bounded executor.
         if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
             return None
         small = statement.body[0]
-        if isinstance(small, cst.Assign) and small.value is call and len(small.targets) == 1:
+        if isinstance(small, cst.Assign) and _holds(small.value, call) and len(small.targets) == 1:
             target = small.targets[0].target
-        elif isinstance(small, cst.AnnAssign) and small.value is call:
+        elif isinstance(small, cst.AnnAssign) and small.value is not None and _holds(small.value, call):
             target = small.target
         else:
             return None
