@@ -90,6 +90,7 @@ class UnboundedExecutorFanout(Rule):
     summary = "Executor work is submitted per item with no bound on concurrency"
     fix = "sometimes"
     needles = ((b"run_in_executor", b"to_thread", b"submit"), (b"async",))
+    candidates = r"run_in_executor|to_thread|submit"
     what = """
 Checks, inside an `async def`, for `loop.run_in_executor(...)`, `asyncio.to_thread(...)` or
 `executor.submit(...)` created per item of a `for`/`while` loop or a comprehension without
@@ -142,12 +143,18 @@ default one. `executor.submit()` and a custom executor passed to `run_in_executo
         self.limits: list[Any] = []  # function frames of the enclosing `async with <semaphore>`
         self.helpers: list[cst.Call] = []  # enclosing calls of the runtime's bounded helpers
         self.awaited: set[int] = set()
+        self.loop_nodes: list[cst.CSTNode] = []
+        # Awaited names per innermost loop, and submissions assigned to a name in a loop.
+        self.awaited_names: dict[int, set[str]] = {}
+        self.pending: list[tuple[cst.Call, str, int, str, cst.CSTNode | None]] = []
 
     def _push_loop(self, node: cst.CSTNode, ctx: LintContext) -> None:
         self.loops.append(ctx.function_frame)
+        self.loop_nodes.append(node)
 
     def _pop_loop(self, node: cst.CSTNode, ctx: LintContext) -> None:
         self.loops.pop()
+        self.loop_nodes.pop()
 
     visit_For = visit_While = visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _push_loop
     leave_For = leave_While = leave_ListComp = leave_SetComp = leave_DictComp = leave_GeneratorExp = _pop_loop
@@ -162,6 +169,9 @@ default one. `executor.submit()` and a custom executor passed to `run_in_executo
     def visit_Await(self, node: cst.Await, ctx: LintContext) -> None:
         expr = node.expression
         self.awaited.add(id(expr))
+        if isinstance(expr, cst.Name):
+            for loop in self.loop_nodes:
+                self.awaited_names.setdefault(id(loop), set()).add(expr.value)
         if isinstance(expr, cst.Call) and expr.args and ctx.has_name(expr.func, AWAIT_WRAPPERS):
             self.awaited.add(id(expr.args[0].value))
 
@@ -182,12 +192,32 @@ default one. `executor.submit()` and a custom executor passed to `run_in_executo
         name = submission(node, ctx)
         if name is None:
             return
+        statement = ctx.statement
+        small = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1 else None
+        if (
+            isinstance(small, cst.Assign)
+            and small.value is node
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Name)
+        ):
+            # `fut = loop.run_in_executor(...)` then `await fut` in the same loop: sequential.
+            self.pending.append((node, name, id(self.loop_nodes[-1]), small.targets[0].target.value, statement))
+            return
+        self.report(node, name, ctx)
+
+    def finish(self, ctx: LintContext) -> None:
+        for node, name, loop, target, statement in self.pending:
+            if target not in self.awaited_names.get(loop, ()):
+                self.report(node, name, ctx, statement)
+
+    def report(self, node: cst.Call, name: str, ctx: LintContext, statement: cst.CSTNode | None = None) -> None:
         ctx.report(
             self,
             node,
             f"`{name}()` per item with no bound: the executor's queue grows without limit; "
             "bound it with `async with <semaphore>:` or the runtime's `offload(..., limit=N)`",
             offload_fix(node, name, ctx),
+            statement=statement,
         )
 
     def leave_Call(self, node: cst.Call, ctx: LintContext) -> None:
