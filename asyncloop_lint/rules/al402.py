@@ -35,6 +35,7 @@ class MissingExceptionHandler(Rule):
     summary = "A program runs detached tasks without a loop exception handler"
     fix = "sometimes"
     needles = (RUNNER_NEEDLES, (b"create_task", b"ensure_future"))
+    candidates = r"run|run_until_complete|run_forever"
     what = """
 Checks for a program entry — a loop runner under `if __name__ == "__main__":` or in
 `__main__.py` (directly or through functions of the module it calls), or any
@@ -117,7 +118,7 @@ errors that were otherwise reported late. Other entries (`run_forever()`) get no
     def visit_Expr(self, node: cst.Expr, ctx: LintContext) -> None:
         found = discarded_task(node, ctx)
         if found is not None:
-            self.detached.setdefault(ctx.function_key, []).append(found)
+            self.detached.setdefault(self._caller(ctx), []).append(found)
 
     def visit_Assign(self, node: cst.Assign, ctx: LintContext) -> None:
         if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
@@ -218,7 +219,8 @@ errors that were otherwise reported late. Other entries (`run_forever()`) get no
                 if entry.caller != ENTRY and entry.caller not in from_main:
                     continue
                 roots = {r for r in entry.roots if r in functions}
-                reached = self._reach(roots, edges)
+                # Tasks the entry's own code schedules before running the loop run on it too.
+                reached = self._reach(roots, edges) | {entry.caller}
                 detached = [site for key in reached for site in self.detached.get(key, ())]
                 coroutine = next(
                     (functions[r] for r in sorted(roots) if functions[r].is_async), None
