@@ -21,6 +21,17 @@ DEFAULT_DIR = ".asyncloop_lint_cache"
 FORMAT = 1
 
 
+def code_fingerprint() -> str:
+    """Size and mtime of the linter's own modules: results go stale when a rule changes, even
+    between releases (in a development checkout)."""
+    package = Path(__file__).resolve().parent
+    parts = []
+    for path in sorted([*package.glob("*.py"), *package.glob("rules/*.py")]):
+        st = path.stat()
+        parts.append(f"{path.name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
+
+
 def content_hash(source: bytes) -> str:
     return hashlib.blake2b(source, digest_size=16).hexdigest()
 
@@ -53,7 +64,8 @@ def _decode(item: list, filename: str) -> Diagnostic:
 class Cache:
     def __init__(self, directory: Path, settings_key: str) -> None:
         self.directory = directory
-        digest = hashlib.blake2b(f"{FORMAT}|{__version__}|{settings_key}".encode(), digest_size=12).hexdigest()
+        key = f"{FORMAT}|{__version__}|{code_fingerprint()}|{settings_key}"
+        digest = hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
         self.file = directory / f"results-{digest}.json"
         self.entries: dict[str, list] = {}
         self.dirty = False

@@ -144,14 +144,13 @@ class LintContext:
         module_name: str | None,
         settings: Settings,
         scopes: Any,
-        qualified_names: Any,
     ) -> None:
         self.module = module
         self.path = path
         self.module_name = module_name
         self.settings = settings
         self._scopes = scopes
-        self._qualified_names = qualified_names
+        self._qualified_names: dict[int, set[QualifiedName]] = {}
         self.is_main_module = path.replace("\\", "/").rsplit("/", 1)[-1] == "__main__.py"
         self.frames: list[Frame] = [Frame(MODULE, module)]
         self.statements: list[cst.CSTNode] = []
@@ -219,10 +218,12 @@ class LintContext:
 
     # ---- names --------------------------------------------------------------------------
     def qualified_names(self, node: cst.CSTNode) -> set[QualifiedName]:
-        value = self._qualified_names.get(node)
-        if value is None:
-            return set()
-        return value() if callable(value) else value
+        names = self._qualified_names.get(id(node))
+        if names is None:
+            scope = self._scopes.get(node)
+            names = set(scope.get_qualified_names_for(node)) if scope is not None else set()
+            self._qualified_names[id(node)] = names
+        return names
 
     def full_names(self, node: cst.CSTNode) -> set[str]:
         """Qualified names of an expression that come from imports or builtins."""

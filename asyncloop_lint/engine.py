@@ -91,19 +91,20 @@ def analyze(
     rule_classes: list[type[Rule]],
 ) -> Analysis:
     """Run ``rule_classes`` over a parsed module in one traversal and filter ``noqa``."""
-    from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider, ScopeProvider
+    from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
 
     from .context import LintContext, Traversal
 
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    resolved = wrapper.resolve_many([ScopeProvider, QualifiedNameProvider])
+    # Qualified names are asked of the scopes on demand, for candidate nodes only: libcst's
+    # QualifiedNameProvider would cost one more full traversal to precompute them all.
+    scopes = wrapper.resolve(ScopeProvider)
     ctx = LintContext(
         module=module,
         path=path,
         module_name=module_name_for(path, settings.project_root),
         settings=settings,
-        scopes=resolved[ScopeProvider],
-        qualified_names=resolved[QualifiedNameProvider],
+        scopes=scopes,
     )
     rules = [cls() for cls in rule_classes]
     module.visit(Traversal(ctx, rules, build_graph=any(getattr(r, "needs_call_graph", False) for r in rules)))

@@ -60,7 +60,7 @@ def test_edit_invalidates_and_touch_does_not(tree):
     time.sleep(0.01)
     target.write_bytes(BAD)  # same content, new mtime: a content hit
     assert run(tree, ".")[2] is False
-    target.write_bytes(b"import asyncio\n")
+    target.write_bytes(BAD.replace(b"VALUE = asyncio.run(main())", b"if __name__ == '__main__':\n    asyncio.run(main())"))
     out, code, parsed, _ = run(tree, "--output-format", "concise", ".")
     assert parsed is True and "bad0.py" not in out and out.count("AL101") == 4
 
