@@ -64,6 +64,11 @@ Logging
 -------
 Errors are logged through the logger named ``"asyncloop_lint.runtime"``
 (:data:`LOGGER_NAME`; the name stays the same when the file is vendored).
+On the persistent loop and after :func:`install_exception_handler`, a task that
+fails without anyone retrieving its exception (a detached task, even one still
+referenced) is reported within a few loop iterations -- "Task exception was never
+retrieved", with its traceback -- instead of only when it is garbage collected.
+This wraps the loop's task factory (a factory set earlier keeps working).
 """
 
 from __future__ import annotations
@@ -231,7 +236,8 @@ def get_loop() -> asyncio.AbstractEventLoop:
 
     The loop is (re)created by the loop factory when none exists, when the previous
     one was closed, or in a forked child.  A new loop gets
-    :func:`log_exception_handler` unless the factory already installed a handler.
+    :func:`log_exception_handler` unless the factory already installed a handler,
+    and reports failed tasks promptly (see :func:`install_exception_handler`).
     Raises :class:`RuntimeMisuseError` when called from a thread other than the one
     that owns the loop.  This does not make the loop current; :func:`run` does.
     """
@@ -254,6 +260,7 @@ def get_loop() -> asyncio.AbstractEventLoop:
         loop = factory()
         if loop.get_exception_handler() is None:
             loop.set_exception_handler(log_exception_handler)
+        _install_prompt_task_errors(loop)
         _loop = loop
         _loop_pid = os.getpid()
         _owner = me
@@ -482,8 +489,83 @@ def log_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, An
     logger.error("\n".join(lines), exc_info=exc_info)
 
 
+#: Loop iterations a failed task is given for its exception to be retrieved before
+#: it is reported.  One is enough for ``await task`` and ``gather``; ``asyncio.wait``,
+#: ``as_completed`` and ``wait_for`` (3.10/3.11) hand the task back one iteration later.
+_PROMPT_CHECK_ROUNDS = 3
+_PROMPT_FACTORY_MARK = "_asyncloop_reports_task_errors_promptly"
+
+
+def _report_if_unretrieved(loop: asyncio.AbstractEventLoop, task: "asyncio.Task[Any]", rounds: int) -> None:
+    # ``_log_traceback`` is the flag asyncio itself checks at garbage collection: True
+    # while the exception has not been retrieved (result(), exception(), await, gather).
+    if not getattr(task, "_log_traceback", False):
+        return
+    if rounds > 1:
+        loop.call_soon(_report_if_unretrieved, loop, task, rounds - 1)
+        return
+    exception = task.exception()  # also clears _log_traceback: no second report at GC
+    task._log_traceback = False  # type: ignore[attr-defined]
+    context: dict[str, Any] = {"message": "Task exception was never retrieved", "exception": exception, "future": task}
+    source_traceback = getattr(task, "_source_traceback", None)
+    if source_traceback:
+        context["source_traceback"] = source_traceback
+    loop.call_exception_handler(context)
+
+
+def _on_task_done(task: "asyncio.Task[Any]") -> None:
+    if getattr(task, "_log_traceback", False):  # failed (not cancelled), not retrieved yet
+        loop = task.get_loop()
+        loop.call_soon(_report_if_unretrieved, loop, task, _PROMPT_CHECK_ROUNDS)
+
+
+class _KeepNameTask(asyncio.Task):  # type: ignore[type-arg]
+    """3.13.0-3.13.2 call ``task.set_name(None)`` after any task factory, renaming an
+    unnamed task "None" (python/cpython#130033); ignore that call."""
+
+    def set_name(self, value: object) -> None:
+        if value is not None:
+            super().set_name(value)
+
+
+_KeepNameTask.__name__ = _KeepNameTask.__qualname__ = "Task"  # reprs read as usual
+_TASK_NAME_BUG = (3, 13, 0) <= sys.version_info[:3] < (3, 13, 3)
+
+
+def _install_prompt_task_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """Wrap the loop's task factory so that failed tasks nobody looks at are reported at once."""
+    previous = loop.get_task_factory()
+    if previous is not None and getattr(previous, _PROMPT_FACTORY_MARK, False):
+        return  # already installed (by this module or a vendored copy of it)
+
+    def task_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> "asyncio.Future[Any]":
+        if previous is None:
+            task_class = _KeepNameTask if _TASK_NAME_BUG else asyncio.Task
+            task: asyncio.Future[Any] = task_class(coro, loop=loop, **kwargs)
+        else:
+            task = previous(loop, coro, **kwargs)  # e.g. an eager task factory keeps its semantics
+        task.add_done_callback(_on_task_done)
+        return task
+
+    setattr(task_factory, _PROMPT_FACTORY_MARK, True)
+    loop.set_task_factory(task_factory)  # type: ignore[arg-type]
+
+
 def install_exception_handler(loop: asyncio.AbstractEventLoop | None = None) -> None:
-    """Install :func:`log_exception_handler` on *loop*, or on the running loop."""
+    """Install :func:`log_exception_handler` on *loop*, or on the running loop, and
+    report failed tasks promptly.
+
+    asyncio reports "Task exception was never retrieved" only when the task object
+    is garbage collected, which may be much later (or never) if something keeps a
+    reference to it.  This also wraps the loop's task factory (any factory already
+    set, eager ones included, keeps working; installing twice does not wrap twice):
+    when a task created afterwards fails and its exception has not been retrieved
+    within a few loop iterations (by ``await``, ``gather``, ``wait``, ``result()``,
+    ``exception()``, ...), the loop's exception handler is called at once with the
+    context asyncio would use, and the task is not reported again at GC.  A task whose
+    exception is only read later (for example awaited after other awaits) is
+    reported too.
+    """
     if loop is None:
         loop = _running_loop()
         if loop is None:
@@ -492,6 +574,7 @@ def install_exception_handler(loop: asyncio.AbstractEventLoop | None = None) -> 
                 "async code (it installs the handler on the running loop)"
             )
     loop.set_exception_handler(log_exception_handler)
+    _install_prompt_task_errors(loop)
 
 
 def _on_spawned_done(task: "asyncio.Task[Any]") -> None:

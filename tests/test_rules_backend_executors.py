@@ -202,14 +202,19 @@ AL402_PROGRAM = """
 
 
 def test_al402_handler_is_installed_on_the_entry_coroutine(tmp_path):
-    path = write(tmp_path, AL402_PROGRAM.replace("KEEP.extend(asyncio.all_tasks())", "pass"))
+    path = write(tmp_path, AL402_PROGRAM)  # the failed task stays referenced (KEEP) until the end
     before = execute(path).stdout
     assert "LOG asyncloop_lint.runtime" not in before
-    fixed = fix(path, "AL402")
+    assert "boom-402" not in before[: before.index("AFTER")], before  # asyncio reports it only at GC
+    fixed = fix(path, "AL402")  # AL402's fix alone
     assert '"""The entry coroutine."""\n    runtime.install_exception_handler()\n' in fixed
+    assert "runtime.spawn" not in fixed and "asyncio.create_task(fail())" in fixed
     out = execute(path, "-W", "error::DeprecationWarning").stdout
-    # Failures of detached tasks now go through the runtime's logging handler.
-    assert "LOG asyncloop_lint.runtime Task exception was never retrieved" in out and "boom-402" in out, out
+    # The failure of the detached task goes through the runtime's logging handler at once,
+    # while the program is still running, and only once (not again at GC).
+    report = "LOG asyncloop_lint.runtime Task exception was never retrieved"
+    assert report in out and 0 <= out.find("boom-402") < out.index("AFTER"), out
+    assert out.index(report) < out.index("AFTER") and out.count("never retrieved") == 1, out
     assert lint_codes(path, "AL402").strip().endswith("All checks passed!")
 
 
