@@ -64,11 +64,12 @@ Logging
 -------
 Errors are logged through the logger named ``"asyncloop_lint.runtime"``
 (:data:`LOGGER_NAME`; the name stays the same when the file is vendored).
-On the persistent loop and after :func:`install_exception_handler`, a task that
+After :func:`install_exception_handler` (what the AL402 fix inserts), a task that
 fails without anyone retrieving its exception (a detached task, even one still
 referenced) is reported within a few loop iterations -- "Task exception was never
 retrieved", with its traceback -- instead of only when it is garbage collected.
-This wraps the loop's task factory (a factory set earlier keeps working).
+This wraps the loop's task factory (a factory set earlier keeps working). The
+persistent loop of :func:`get_loop` only gets the logging handler.
 """
 
 from __future__ import annotations
@@ -236,8 +237,10 @@ def get_loop() -> asyncio.AbstractEventLoop:
 
     The loop is (re)created by the loop factory when none exists, when the previous
     one was closed, or in a forked child.  A new loop gets
-    :func:`log_exception_handler` unless the factory already installed a handler,
-    and reports failed tasks promptly (see :func:`install_exception_handler`).
+    :func:`log_exception_handler` unless the factory already installed a handler.
+    Prompt reporting of failed tasks is not turned on here (it costs a callback per
+    task and may report a failure that is awaited later); call
+    :func:`install_exception_handler` for it.
     Raises :class:`RuntimeMisuseError` when called from a thread other than the one
     that owns the loop.  This does not make the loop current; :func:`run` does.
     """
@@ -260,7 +263,6 @@ def get_loop() -> asyncio.AbstractEventLoop:
         loop = factory()
         if loop.get_exception_handler() is None:
             loop.set_exception_handler(log_exception_handler)
-        _install_prompt_task_errors(loop)
         _loop = loop
         _loop_pid = os.getpid()
         _owner = me

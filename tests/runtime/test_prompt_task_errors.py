@@ -1,8 +1,9 @@
 """A failed task whose exception nobody retrieves is reported at once, not at GC.
 
 In-process with the runtime's global state reset around each test (``rt`` fixture),
-on the persistent loop (``get_loop``) and on foreign loops through
-``install_exception_handler(loop)``; asyncio and uvloop (when importable).
+on the persistent loop with ``install_exception_handler`` (what the AL402 fix
+inserts) and on foreign loops; asyncio and uvloop (when importable). The persistent
+loop alone does not report promptly.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ def reports(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if NEVER in r.getMessage()]
 
 
+def reporting_loop_for(runtime, kind: str) -> asyncio.AbstractEventLoop:  # type: ignore[no-untyped-def]
+    loop = new_loop(kind)
+    runtime.install_exception_handler(loop)
+    return loop
+
+
 async def fail(message: str = "boom", delay: float = 0) -> None:
     await asyncio.sleep(delay)
     raise LookupError(message)
@@ -45,7 +52,7 @@ async def fail(message: str = "boom", delay: float = 0) -> None:
 
 @pytest.mark.parametrize("kind", LOOP_KINDS)
 def test_detached_task_kept_alive_is_reported_at_once_and_once(rt, caplog, kind):
-    rt.set_loop_factory(lambda: new_loop(kind))
+    rt.set_loop_factory(lambda: reporting_loop_for(rt, kind))
     seen_before_next_step: list[int] = []
     keep: list[asyncio.Task[None]] = []
 
@@ -70,7 +77,7 @@ def test_detached_task_kept_alive_is_reported_at_once_and_once(rt, caplog, kind)
 
 @pytest.mark.parametrize("kind", LOOP_KINDS)
 def test_retrieved_exceptions_are_not_reported(rt, caplog, kind):
-    rt.set_loop_factory(lambda: new_loop(kind))
+    rt.set_loop_factory(lambda: reporting_loop_for(rt, kind))
     keep: list[asyncio.Task[None]] = []
 
     async def main() -> None:
@@ -117,6 +124,7 @@ def test_retrieved_exceptions_are_not_reported(rt, caplog, kind):
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="TaskGroup is 3.11+")
 def test_task_group_failures_are_not_reported(rt, caplog):
     async def main() -> None:
+        rt.install_exception_handler()
         with pytest.raises(BaseException):
             async with asyncio.TaskGroup() as group:  # type: ignore[attr-defined,unused-ignore]
                 group.create_task(fail())
@@ -215,7 +223,7 @@ def test_eager_task_factory_keeps_its_semantics(rt, caplog):
 @pytest.mark.parametrize("kind", LOOP_KINDS)
 def test_task_names_are_kept(rt, kind):
     """The wrapped factory must not rename tasks (3.13.0-3.13.2 would call them "None")."""
-    rt.set_loop_factory(lambda: new_loop(kind))
+    rt.set_loop_factory(lambda: reporting_loop_for(rt, kind))
 
     async def main() -> tuple[str, str]:
         unnamed = asyncio.create_task(asyncio.sleep(0))
@@ -225,3 +233,17 @@ def test_task_names_are_kept(rt, kind):
 
     unnamed, named = rt.run(main())
     assert unnamed.startswith("Task-") and named == "named"
+
+
+def test_persistent_loop_alone_does_not_report_early(rt, caplog):
+    """Prompt reporting is opt-in: plain run() users pay no per-task callback."""
+    keep: list[asyncio.Task[None]] = []
+
+    async def main() -> None:
+        keep.append(asyncio.create_task(fail("late")))
+        await asyncio.sleep(0.05)
+        assert reports(caplog) == []
+
+    with caplog.at_level(logging.DEBUG):
+        rt.run(main())
+    assert rt.get_loop().get_task_factory() is None
