@@ -29,6 +29,7 @@ class ImportTimeAsyncioRun(Rule):
     fix = "sometimes"
     needs_call_graph = True
     needles = (RUNNER_NEEDLES,)
+    candidates = r"run|run_until_complete|run_forever"
     what = """
 Checks for loop runners (`asyncio.run`, `asyncio.Runner(...).run`, `uvloop.run`,
 `loop.run_until_complete`, `loop.run_forever`) that execute when the module is imported:

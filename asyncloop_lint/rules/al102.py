@@ -20,6 +20,7 @@ class ImportTimeGetEventLoop(Rule):
     fix = "sometimes"
     needs_call_graph = True
     needles = ((b"get_event_loop",),)
+    candidates = r"get_event_loop"
     what = """
 Checks for `asyncio.get_event_loop()` (and `asyncio.get_event_loop_policy().get_event_loop()`)
 that executes when the module is imported: at module scope, in class bodies, decorators and

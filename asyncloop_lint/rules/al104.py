@@ -16,6 +16,7 @@ class NestedLoopRun(Rule):
     name = "nested-loop-run"
     summary = "A loop runner called inside a coroutine"
     needles = (RUNNER_NEEDLES, (b"async",))
+    candidates = r"run|run_until_complete|run_forever"
     what = """
 Checks for loop runners (`asyncio.run`, `asyncio.Runner(...).run`, `uvloop.run`,
 `loop.run_until_complete`, `loop.run_forever`) called in the body of an `async def`.

@@ -154,6 +154,7 @@ class SyncGetEventLoopRun(Rule):
     fix = "sometimes"
     needs_call_graph = True
     needles = ((b"get_event_loop",), (b"run_until_complete", b"run_forever"))
+    candidates = r"run_until_complete|run_forever"
     what = """
 Checks sync code that is not import time (functions, `__main__` blocks) for
 `asyncio.get_event_loop().run_until_complete(...)`, or `loop = asyncio.get_event_loop()`

@@ -17,6 +17,7 @@ class GetEventLoopOutsideCoroutine(Rule):
     summary = "`asyncio.get_event_loop()` in sync code"
     needs_call_graph = True
     needles = ((b"get_event_loop",),)
+    candidates = r"get_event_loop"
     what = """
 Checks for `asyncio.get_event_loop()` (and `asyncio.get_event_loop_policy().get_event_loop()`)
 in sync code that does not run at import time: constructors, helpers, `__main__` blocks.

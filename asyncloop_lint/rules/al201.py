@@ -20,6 +20,7 @@ class LoopPerInvocation(Rule):
     fix = "sometimes"
     needs_call_graph = True
     needles = ((b"asyncio", b"uvloop"),)
+    candidates = r"run|new_event_loop|Runner"
     what = """
 Checks for loop creators (`asyncio.run`, `uvloop.run`, `asyncio.new_event_loop`,
 `uvloop.new_event_loop`, `asyncio.Runner(...)`) inside an invocation entrypoint, or in a

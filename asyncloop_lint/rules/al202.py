@@ -45,6 +45,7 @@ class LoopBoundResourceAtImport(Rule):
         (b"aiohttp", b"httpx", b"redis", b"motor", b"create_async_engine", b"asyncpg"),
         (b"asyncio", b"uvloop", b"aiohttp"),
     )
+    candidates = r"ClientSession|TCPConnector|AsyncClient|Redis|from_url|AsyncIOMotorClient|create_async_engine|create_pool"
     what = """
 Checks for loop-bound async clients constructed at import time (module scope, class bodies,
 default arguments, or functions called from there) in a module that also creates event loops:

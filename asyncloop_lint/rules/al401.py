@@ -82,6 +82,7 @@ class DanglingTask(Rule):
     summary = "A task is created and its result discarded"
     fix = UNSAFE
     needles = ((b"create_task", b"ensure_future"),)
+    candidates = r"create_task|ensure_future"
     what = """
 Checks for expression statements that discard the task returned by `asyncio.create_task()`,
 `asyncio.ensure_future()` or `loop.create_task()`. `TaskGroup.create_task()` is not reported
