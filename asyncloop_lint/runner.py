@@ -179,7 +179,14 @@ def run_files(
                 results.append(hit)
                 continue
             stats[path] = (st, digest)
-        jobs.append(Job(path, relpath_of(path), source))
+        job = Job(path, relpath_of(path), source)
+        if options.mode == CHECK and not needs_parse(job, settings):
+            # Nothing to parse: done here, and its bytes need not be kept.
+            results.append(FileResult(path))
+            if cache is not None:
+                cache.store(path, st, digest, results[-1])
+            continue
+        jobs.append(job)
 
     store = None
     if cache is not None:

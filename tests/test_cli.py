@@ -188,7 +188,7 @@ def test_syntax_error_is_a_diagnostic_and_the_run_goes_on(project):
 
 
 def test_undecodable_bytes(project):
-    (project / "latin.py").write_bytes(b'import asyncio\nNAME = "caf\xe9"\n')
+    (project / "latin.py").write_bytes(b'import asyncio\nNAME = "caf\xe9"\nloop = asyncio.new_event_loop()\n')
     out = cli("--output-format", "concise", ".", cwd=project).stdout.decode()
     assert "latin.py:2:12: AL000 Syntax error: cannot decode the file as utf-8" in out
 
