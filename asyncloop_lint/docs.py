@@ -54,20 +54,28 @@ def render_page(rule: type[Rule]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def render_index() -> str:
-    lines = [
-        "# Rules",
-        "",
-        "Generated from the rules' own metadata by `python -m asyncloop_lint.docs`.",
-        "",
-        "| Code | Name | Default | Fix | Summary |",
-        "| --- | --- | --- | --- | --- |",
-    ]
+def rules_table(link_prefix: str = "") -> str:
+    lines = ["| Code | Name | Default | Fix | Summary |", "| --- | --- | --- | --- | --- |"]
     for code, info in registry().items():
         lines.append(
-            f"| [{code}]({code}.md) | `{info.name}` | {'yes' if info.default else 'no'} | {explain_fix(info.fix)} | {info.summary} |"
+            f"| [{code}]({link_prefix}{code}.md) | `{info.name}` | {'yes' if info.default else 'no'} | {explain_fix(info.fix)} | {info.summary} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def render_index() -> str:
+    header = "# Rules\n\nGenerated from the rules' own metadata by `python -m asyncloop_lint.docs`.\n\n"
+    return header + rules_table()
+
+
+README_START, README_END = "<!-- rules-table:start -->\n", "<!-- rules-table:end -->"
+
+
+def render_readme(readme: str) -> str:
+    """``readme`` with the rule table between its markers regenerated."""
+    start = readme.index(README_START) + len(README_START)
+    end = readme.index(README_END)
+    return readme[:start] + rules_table("rules/") + readme[end:]
 
 
 def expected_pages() -> dict[str, str]:
@@ -90,6 +98,12 @@ def write_pages(directory: Path) -> list[Path]:
         if stale.name not in expected_pages():
             stale.unlink()
             written.append(stale)
+    readme = directory.parent / "README.md"
+    if readme.exists():
+        text = readme.read_text(encoding="utf-8")
+        if render_readme(text) != text:
+            readme.write_text(render_readme(text), encoding="utf-8")
+            written.append(readme)
     return written
 
 

@@ -23,6 +23,13 @@ def test_rule_pages_are_up_to_date(name):
     assert page.read_text(encoding="utf-8") == expected_pages()[name], "run `python -m asyncloop_lint.docs`"
 
 
+def test_readme_rule_table_is_up_to_date():
+    from asyncloop_lint.docs import render_readme
+
+    readme = (RULES_DIR.parent / "README.md").read_text(encoding="utf-8")
+    assert render_readme(readme) == readme, "run `python -m asyncloop_lint.docs`"
+
+
 def test_no_stale_pages():
     assert {p.name for p in RULES_DIR.glob("*.md")} == set(expected_pages())
 
