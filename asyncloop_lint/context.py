@@ -213,6 +213,16 @@ class LintContext:
         return False
 
     @property
+    def import_time_callee_key(self) -> str | None:
+        """The function whose body this is, when that body would run at import time if the
+        module called it (not a lambda, not under the ``__main__`` guard or in ``__main__.py``).
+        Rules record candidates under this key and report them with
+        :meth:`report_at_import_time_calls` once the call graph is complete."""
+        if self.in_lambda or self.main_guard_depth or self.is_main_module:
+            return None
+        return self.function_key
+
+    @property
     def statement(self) -> cst.CSTNode | None:
         return self.statements[-1] if self.statements else None
 
@@ -288,6 +298,14 @@ class LintContext:
         self.findings.append(
             Finding(rule.code, rule.name, node, message, fix, statement or self.statement)
         )
+
+    def report_at_import_time_calls(
+        self, rule: Rule | type[Rule], key: str, message: Callable[[list[str]], str]
+    ) -> None:
+        """Report at every import-time call that reaches function ``key``; ``message`` gets
+        the chain of functions (for :func:`describe_chain`)."""
+        for site, chain in self.graph.import_time_chains(key):
+            self.report(rule, site.node, message(chain), statement=site.statement)
 
     # ---- bookkeeping done by the traversal ---------------------------------------------------
     def _record_binding(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:

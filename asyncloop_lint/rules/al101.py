@@ -97,15 +97,12 @@ moves from import time to the first request.
         if ctx.executes_at_import:
             fix = self.guard_fix(node, ctx) or self.lazy_fix(node, ctx) or self.value_fix(node, ctx)
             ctx.report(self, node, self.message(runner), fix)
-        elif not (ctx.in_lambda or ctx.in_main_guard or ctx.is_main_module):
-            key = ctx.function_key
-            if key is not None:
-                self.state.setdefault(key, runner)
+        elif (key := ctx.import_time_callee_key) is not None:
+            self.state.setdefault(key, runner)
 
     def finish(self, ctx: LintContext) -> None:
         for key, runner in self.state.items():
-            for site, chain in ctx.graph.import_time_chains(key):
-                ctx.report(self, site.node, self.message(runner, chain), statement=site.statement)
+            ctx.report_at_import_time_calls(self, key, lambda chain, runner=runner: self.message(runner, chain))
 
     @staticmethod
     def message(runner: str, chain: list[str] | None = None) -> str:

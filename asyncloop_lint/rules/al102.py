@@ -97,15 +97,14 @@ current) after import. Otherwise there is no automatic fix.
                 self.assigned.append((node, getter, found[0], found[1]))
             else:
                 ctx.report(self, node, self.message(getter), self.chained_fix(node, ctx))
-        elif not (ctx.in_lambda or ctx.in_main_guard or ctx.is_main_module) and ctx.function_key:
-            self.pending.setdefault(ctx.function_key, getter)
+        elif (key := ctx.import_time_callee_key) is not None:
+            self.pending.setdefault(key, getter)
 
     def finish(self, ctx: LintContext) -> None:
         for getter_call, getter, statement, target in self.assigned:
             ctx.report(self, getter_call, self.message(getter), self.assigned_fix(ctx, statement, target), statement)
         for key, getter in self.pending.items():
-            for site, chain in ctx.graph.import_time_chains(key):
-                ctx.report(self, site.node, self.message(getter, chain), statement=site.statement)
+            ctx.report_at_import_time_calls(self, key, lambda chain, getter=getter: self.message(getter, chain))
 
     @staticmethod
     def message(getter: str, chain: list[str] | None = None) -> str:

@@ -131,8 +131,8 @@ client is created on first use rather than at import.
         client = LOOP_BOUND_CLIENTS[found]
         if at_import:
             self.at_import.append((node, client, self.lazy_fix(node, ctx), ctx.statement))
-        elif not (ctx.in_lambda or ctx.in_main_guard or ctx.is_main_module) and ctx.function_key:
-            self.pending.setdefault(ctx.function_key, (node, client))
+        elif (key := ctx.import_time_callee_key) is not None:
+            self.pending.setdefault(key, (node, client))
 
     def finish(self, ctx: LintContext) -> None:
         creates = self.creates_at_import or any(
@@ -144,8 +144,9 @@ client is created on first use rather than at import.
         for key, (_, client) in self.pending.items():
             if not (creates or client in ALWAYS):
                 continue
-            for site, chain in ctx.graph.import_time_chains(key):
-                ctx.report(self, site.node, self.message(client, creates, chain), statement=site.statement)
+            ctx.report_at_import_time_calls(
+                self, key, lambda chain, client=client: self.message(client, creates, chain)
+            )
 
     @staticmethod
     def message(client: str, creates: bool, chain: list[str] | None = None) -> str:
