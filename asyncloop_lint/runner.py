@@ -19,7 +19,8 @@ from .cache import Cache, content_hash
 from .config import Settings
 from .diagnostic import FileResult
 
-POOL_THRESHOLD = 24  # fewer files than this to parse are linted in process
+POOL_THRESHOLD = 24  # this many files to parse go to the pool ...
+POOL_MIN_BYTES = 128 * 1024  # ... and so do fewer when their bytes make the pool pay off
 
 CHECK, FIX, DIFF = "check", "fix", "diff"
 
@@ -102,7 +103,8 @@ def run_jobs(
             if on_done:
                 on_done(job, results[-1])
     workers = options.jobs or os.cpu_count() or 1
-    if len(pending) >= POOL_THRESHOLD and workers > 1:
+    big = len(pending) >= POOL_THRESHOLD or sum(len(job.source) for job in pending) >= POOL_MIN_BYTES
+    if workers > 1 and len(pending) > 1 and big:
         produced: Iterable[tuple[Job, FileResult]] = _run_pool(pending, settings, options, workers)
     else:
         produced = ((job, process(job, settings, options)) for job in pending)
