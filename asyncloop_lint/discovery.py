@@ -20,7 +20,7 @@ PYTHON_SUFFIXES = (".py", ".pyi")
 def _spec(patterns: tuple[str, ...]):  # type: ignore[no-untyped-def]
     import pathspec
 
-    return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+    return pathspec.GitIgnoreSpec.from_lines(patterns)
 
 
 def pattern_matches(pattern: str, relpath: str) -> bool:
