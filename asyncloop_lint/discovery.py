@@ -7,6 +7,7 @@ directory name anywhere, one with a slash matches relative to the project root.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 from .config import Settings
 
 PYTHON_SUFFIXES = (".py", ".pyi")
+_PLAIN_NAME = re.compile(r"^[^*?\[\]/!\\#\s]+$")
 
 
 @cache
@@ -69,7 +71,10 @@ class Discovery:
         self.settings = settings
         self.force_exclude = force_exclude
         self.root = Path(settings.project_root)
-        self.excludes = _Ignore(self.root, tuple(settings.exclude) + tuple(settings.extend_exclude))
+        patterns = (*settings.exclude, *settings.extend_exclude)
+        # A pattern that is a plain name matches that name anywhere: a set lookup, no regex.
+        self.excluded_names = frozenset(p for p in patterns if _PLAIN_NAME.match(p))
+        self.excludes = _Ignore(self.root.resolve(), tuple(p for p in patterns if not _PLAIN_NAME.match(p)))
 
     def relpath(self, path: Path) -> str:
         try:
@@ -77,10 +82,13 @@ class Discovery:
         except ValueError:
             return path.as_posix()
 
-    def _excluded(self, path: Path, is_dir: bool, ignores: list[_Ignore]) -> bool:
-        absolute = path.resolve()
-        if self.excludes.ignores(absolute, is_dir) or _spec(self.excludes.patterns).match_file(
-            path.name + ("/" if is_dir else "")
+    def _excluded(self, absolute: Path, is_dir: bool, ignores: list[_Ignore]) -> bool:
+        """Whether excludes or ``.gitignore`` files cover ``absolute`` (an absolute path)."""
+        if absolute.name in self.excluded_names:
+            return True
+        if self.excludes.patterns and (
+            self.excludes.ignores(absolute, is_dir)
+            or _spec(self.excludes.patterns).match_file(absolute.name + ("/" if is_dir else ""))
         ):
             return True
         return self.settings.respect_gitignore and any(i.ignores(absolute, is_dir) for i in ignores)
@@ -95,16 +103,18 @@ class Discovery:
                 errors.append(f"{raw}: No such file or directory")
                 continue
             root = path.resolve()
-            ancestors = _ancestor_gitignores(root if path.is_dir() else root.parent)
-            # A directory named explicitly is linted even if an ancestor .gitignore covers it.
-            ancestors = [i for i in ancestors if not i.ignores(root, path.is_dir())]
+            ancestors = []
+            if self.settings.respect_gitignore:
+                ancestors = _ancestor_gitignores(root if path.is_dir() else root.parent)
+                # A directory named explicitly is linted even if an ancestor .gitignore covers it.
+                ancestors = [i for i in ancestors if not i.ignores(root, path.is_dir())]
             if path.is_file():
-                if not (self.force_exclude and self._excluded(path, False, ancestors + self._dir_ignores(path.parent))):
+                if not (self.force_exclude and self._excluded(root, False, ancestors + self._dir_ignores(root.parent))):
                     found[os.path.normpath(raw)] = None
                 continue
-            if self.force_exclude and self._excluded(path, True, ancestors):
+            if self.force_exclude and self._excluded(root, True, ancestors):
                 continue
-            for file in self._walk(path, ancestors):
+            for file in self._walk(root, raw, ancestors):
                 found[file] = None
         return sorted(found), errors
 
@@ -112,11 +122,13 @@ class Discovery:
         ignore = _read_gitignore(directory) if self.settings.respect_gitignore else None
         return [ignore] if ignore else []
 
-    def _walk(self, top: Path, inherited: list[_Ignore]) -> list[str]:
+    def _walk(self, top: Path, shown: str, inherited: list[_Ignore]) -> list[str]:
+        """Python files under the absolute directory ``top``, named relative to ``shown``
+        (the path as the user gave it)."""
         out = []
-        stack = [(top, inherited)]
+        stack = [(top, os.path.normpath(shown), inherited)]
         while stack:
-            directory, ignores = stack.pop()
+            directory, shown_dir, ignores = stack.pop()
             ignores = ignores + self._dir_ignores(directory)
             try:
                 entries = sorted(os.scandir(directory), key=lambda e: e.name)
@@ -124,11 +136,10 @@ class Discovery:
                 continue
             for entry in entries:
                 path = directory / entry.name
-                is_dir = entry.is_dir(follow_symlinks=False)
-                if is_dir:
+                if entry.is_dir(follow_symlinks=False):
                     if not self._excluded(path, True, ignores):
-                        stack.append((path, ignores))
+                        stack.append((path, os.path.join(shown_dir, entry.name), ignores))
                 elif entry.name.endswith(PYTHON_SUFFIXES) and entry.is_file():
                     if not self._excluded(path, False, ignores):
-                        out.append(os.path.normpath(str(path)))
+                        out.append(os.path.normpath(os.path.join(shown_dir, entry.name)))
         return out
