@@ -144,12 +144,15 @@ class LintContext:
         module_name: str | None,
         settings: Settings,
         scopes: Any,
+        source: bytes | None = None,
     ) -> None:
         self.module = module
         self.path = path
         self.module_name = module_name
         self.settings = settings
         self._scopes = scopes
+        self._source = source
+        self._text: str | None = None
         self._qualified_names: dict[int, set[QualifiedName]] = {}
         self.is_main_module = path.replace("\\", "/").rsplit("/", 1)[-1] == "__main__.py"
         self.frames: list[Frame] = [Frame(MODULE, module)]
@@ -159,6 +162,13 @@ class LintContext:
         self.graph = CallGraph()
         self._bound_values: dict[int, cst.BaseExpression] = {}
         self._reported: set[tuple[str, int]] = set()
+
+    @property
+    def text(self) -> str:
+        """The module's source text (decoded from the original bytes when available: no codegen)."""
+        if self._text is None:
+            self._text = self._source.decode(self.module.encoding) if self._source is not None else self.module.code
+        return self._text
 
     # ---- where am I -------------------------------------------------------------------
     @property
@@ -486,7 +496,7 @@ def _django_url_views(ctx: LintContext) -> frozenset[str]:
     directory, filename = os.path.split(ctx.path)
     stem = filename.removesuffix(".py")
     if filename == "urls.py":
-        text = ctx.module.code
+        text = ctx.text
         pattern = r"\b(?:re_)?path\(|\burl\("
         if not re.search(pattern, text):
             return frozenset()

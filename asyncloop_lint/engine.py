@@ -89,6 +89,7 @@ def analyze(
     path: str,
     settings: Settings,
     rule_classes: list[type[Rule]],
+    source: bytes | None = None,
 ) -> Analysis:
     """Run ``rule_classes`` over a parsed module in one traversal and filter ``noqa``."""
     from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
@@ -105,6 +106,7 @@ def analyze(
         module_name=module_name_for(path, settings.project_root),
         settings=settings,
         scopes=scopes,
+        source=source,
     )
     rules = [cls() for cls in rule_classes]
     module.visit(Traversal(ctx, rules, build_graph=any(getattr(r, "needs_call_graph", False) for r in rules)))
@@ -113,7 +115,7 @@ def analyze(
     if not ctx.findings:
         return Analysis(module, [], {}, [])
     positions = wrapper.resolve(PositionProvider)
-    lines = module.code.splitlines()
+    lines = ctx.text.splitlines()
     kept = []
     for finding in ctx.findings:
         start = positions[finding.node].start
@@ -170,6 +172,6 @@ def lint_source(
             return FileResult(path)
         lines = tuple(source.decode("utf-8", "replace").splitlines())
         return FileResult(path, (_syntax_error(path, source, exc),), lines=lines)
-    analysis = analyze(module, path, settings, rule_classes)
+    analysis = analyze(module, path, settings, rule_classes, source)
     diagnostics = tuple(to_diagnostic(analysis, f, path, want_edits) for f in analysis.findings)
     return FileResult(path, diagnostics, lines=tuple(analysis.lines) if diagnostics else ())

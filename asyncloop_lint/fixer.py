@@ -124,7 +124,7 @@ def fix_source(
             module = parse(current)
         except Exception:  # noqa: BLE001 - the linter reports AL000; nothing to fix
             break
-        analysis = analyze(module, path, settings, rule_classes)
+        analysis = analyze(module, path, settings, rule_classes, current)
         chosen: list[Fix] = []
         spans: list[tuple[Any, Any]] = []
         for finding in analysis.findings:
