@@ -297,7 +297,7 @@ def rate(x: float) -> str:
 
 
 def table(target: str, files: int, scenarios: list[Scenario]) -> list[str]:
-    base = next((med(s, "wall") for s in scenarios if s.key == "al-cold"), None)
+    base = next((med(s, "wall") for s in scenarios if s.key == "al-cold" and not any(r["timed_out"] for r in s.runs)), None)
     rows = ["| scenario | runs | wall (s) | CPU (s) | peak RSS (MiB) | files/s | wall ÷ asyncloop-lint cold |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for s in scenarios:
@@ -305,9 +305,12 @@ def table(target: str, files: int, scenarios: list[Scenario]) -> list[str]:
             rows.append(f"| {s.label} | 0 | – | – | – | – | {s.stopped} |")
             continue
         wall, cpu = med(s, "wall"), med(s, "cpu")
-        gt = ">" if any(r["timed_out"] for r in s.runs) else ""
         runs = f"{len(s.runs)}" + ("*" if s.slow else "") + ("!" if s.problems else "")
         ratio = f"{wall / base:.2g}×" if base else "–"  # type: ignore[operator]
+        gt = ">" if any(r["timed_out"] for r in s.runs) else ""
+        if gt and not base:
+            rows.append(f"| {s.label} | {len(s.runs)}* | >{wall:.0f} | – | – | <{rate(files / wall)} | – |")
+            continue
         rss = max(r["rss_mib"] for r in s.runs)
         if gt:  # killed: the workers were never reaped, so their CPU time and memory are unknown
             rows.append(f"| {s.label} | {runs} | >{wall:.0f} | – | – | <{rate(files / wall)} | >{ratio} |")  # type: ignore[operator]
@@ -316,7 +319,7 @@ def table(target: str, files: int, scenarios: list[Scenario]) -> list[str]:
         if s.fill and s.key.startswith("al-"):
             f = s.fill
             rows.append(f"| ↳ its cache fill (first run, empty cache) | 1 | {f['wall']:.3f} | {f['cpu']:.2f} | {f['rss_mib']:.0f} | {rate(files / f['wall'])} | "
-                        f"{f['wall'] / base:.2g}× |" if base else "– |")
+                        + (f"{f['wall'] / base:.2g}× |" if base else "– |"))
     return rows
 
 
@@ -381,7 +384,8 @@ def report(runs: list[dict], info: dict, versions: dict, manifests: dict, precom
     lines = ["# asyncloop-lint benchmark results", ""]
     for n, run in enumerate(runs, 1):
         lines.append(f"{'Run ' + str(n) + ': ' if len(runs) > 1 else ''}`{run['command']}` at {run['date']}; "
-                     f"load average (1, 5, 15 min) before / after: {run['loads'][0]} / {run['loads'][1]}.")
+                     f"load average (1, 5, 15 min) before / after: {run['loads'][0]} / {run['loads'][1]}"
+                     + (f"; asyncloop-lint {run['versions']['asyncloop-lint']}." if len(runs) > 1 else "."))
     lines += [
         "", f"Machine: {info['nproc']} CPUs ({info['cpu']}), {info['mem_gib']} GiB, {info['os']}; {info['python']}. "
         "Other jobs may share the machine: see the load averages.", "",
