@@ -200,7 +200,9 @@ def _escape_property(value: str) -> str:
 def github(run: Run, out: TextIO) -> None:
     for d in run.diagnostics:
         path = relative(d.filename)
-        props = [f"title={_escape_property(f'asyncloop-lint ({d.code})')}", f"file={_escape_property(path)}",
+        # GitHub resolves `file=` against the repository root, whatever the step's directory.
+        repo_path = repository_path(d.filename)[0]
+        props = [f"title={_escape_property(f'asyncloop-lint ({d.code})')}", f"file={_escape_property(repo_path)}",
                  f"line={d.location.row}"]
         if d.location.row == d.end_location.row:
             props.append(f"col={d.location.column}")

@@ -322,3 +322,13 @@ def test_files_without_candidates_are_never_parsed(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
     assert run.stdout.decode().splitlines()[-1] == "0 False", run.stdout + run.stderr
+
+
+def test_github_paths_are_relative_to_the_repository_root(project):
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    sub = project / "service"
+    sub.mkdir()
+    (sub / "handler.py").write_bytes(SEED)
+    # Run from a subdirectory, as a workflow step with `working-directory: service` does.
+    line = cli("--output-format", "github", "handler.py", cwd=sub).stdout.decode().splitlines()[0]
+    assert ",file=service/handler.py," in line and "::handler.py:8:15: AL101 " in line
