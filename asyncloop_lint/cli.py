@@ -15,6 +15,8 @@ import click
 from . import __version__
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+# The reporters register these names; kept literal so --help needs no reporter import
+# (tests/test_cli.py checks that the two agree).
 OUTPUT_FORMATS = ("full", "concise", "json", "json-lines", "github", "sarif", "gitlab", "junit")
 
 
@@ -232,7 +234,6 @@ def _report(results, output_format: str, options: dict, mode: str, stream) -> No
         fix_mode=mode != "check",
         unsafe_fixes=bool(options["unsafe_fixes"]),
         color=_color_wanted(stream) and not options["output_file"],
-        show_fixes_summary=True,
     )
     out_path = options["output_file"]
     handle = open(out_path, "w", encoding="utf-8") if out_path else stream
@@ -240,12 +241,10 @@ def _report(results, output_format: str, options: dict, mode: str, stream) -> No
         if options["statistics"]:
             _statistics(run, handle)
         elif options["quiet"] and output_format in ("full", "concise"):
-            from .reporters import relative
+            from .reporters import concise_line
 
             for d in run.diagnostics:
-                handle.write(f"{relative(d.filename)}:{d.location.row}:{d.location.column}: {d.code} {d.message}\n")
-        elif output_format not in FORMATS:
-            _fail(f"output format {output_format!r} is not available")
+                handle.write(concise_line(d))
         else:
             FORMATS[output_format](run, handle)
     finally:

@@ -26,7 +26,6 @@ class Run:
     fix_mode: bool = False
     unsafe_fixes: bool = False
     color: bool = False
-    show_fixes_summary: bool = True
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -61,11 +60,16 @@ def relative(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
+def concise_line(d: Diagnostic, fixable: bool = False) -> str:
+    """``path:row:col: CODE [*] message``, the one-line form (also ``--quiet``'s)."""
+    marker = " [*]" if fixable else ""
+    return f"{relative(d.filename)}:{d.location.row}:{d.location.column}: {d.code}{marker} {d.message}\n"
+
+
 @reporter("concise")
 def concise(run: Run, out: TextIO) -> None:
     for d in run.diagnostics:
-        marker = " [*]" if run.fixable(d) else ""
-        out.write(f"{relative(d.filename)}:{d.location.row}:{d.location.column}: {d.code}{marker} {d.message}\n")
+        out.write(concise_line(d, run.fixable(d)))
     summary(run, out)
 
 
@@ -80,7 +84,7 @@ def summary(run: Run, out: TextIO) -> None:
         lines.append(f"Found {len(diagnostics)} error{'s' * (len(diagnostics) != 1)}.")
     elif not run.fix_mode:
         lines.append("All checks passed!")
-    if diagnostics and run.show_fixes_summary:
+    if diagnostics:
         safe = sum(1 for d in diagnostics if d.fix and d.fix.applicability == SAFE)
         unsafe = sum(1 for d in diagnostics if d.fix and d.fix.applicability != SAFE)
         if safe and not run.fix_mode:

@@ -332,3 +332,10 @@ def test_github_paths_are_relative_to_the_repository_root(project):
     # Run from a subdirectory, as a workflow step with `working-directory: service` does.
     line = cli("--output-format", "github", "handler.py", cwd=sub).stdout.decode().splitlines()[0]
     assert ",file=service/handler.py," in line and "::handler.py:8:15: AL101 " in line
+
+
+def test_cli_output_formats_match_the_reporter_registry():
+    from asyncloop_lint.cli import OUTPUT_FORMATS
+    from asyncloop_lint.reporters import FORMATS
+
+    assert set(OUTPUT_FORMATS) == set(FORMATS)
