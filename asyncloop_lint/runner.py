@@ -90,9 +90,8 @@ def run_jobs(
     jobs: list[Job],
     settings: Settings,
     options: Options,
-    on_done: Callable[[Job, FileResult], None] | None = None,
 ) -> list[FileResult]:
-    """Results for every job, in path order."""
+    """Results for every job (pre-filtered here), in path order."""
     results: list[FileResult] = []
     pending: list[Job] = []
     for job in jobs:
@@ -100,8 +99,19 @@ def run_jobs(
             pending.append(job)
         else:
             results.append(FileResult(job.path))
-            if on_done:
-                on_done(job, results[-1])
+    results += lint_parsed(pending, settings, options)
+    results.sort(key=lambda r: r.filename)
+    return results
+
+
+def lint_parsed(
+    pending: list[Job],
+    settings: Settings,
+    options: Options,
+    on_done: Callable[[Job, FileResult], None] | None = None,
+) -> list[FileResult]:
+    """Lint jobs that passed the pre-filter: in a pool when there is enough to parse."""
+    results: list[FileResult] = []
     workers = options.jobs or os.cpu_count() or 1
     big = len(pending) >= POOL_THRESHOLD or sum(len(job.source) for job in pending) >= POOL_MIN_BYTES
     if workers > 1 and len(pending) > 1 and big:
@@ -114,7 +124,6 @@ def run_jobs(
             if on_done:
                 on_done(job, result)
             progress.advance()
-    results.sort(key=lambda r: r.filename)
     return results
 
 
@@ -182,8 +191,8 @@ def run_files(
                 continue
             stats[path] = (st, digest)
         job = Job(path, relpath_of(path), source)
-        if options.mode == CHECK and not needs_parse(job, settings):
-            # Nothing to parse: done here, and its bytes need not be kept.
+        if not needs_parse(job, settings):
+            # Nothing to parse (and so nothing to fix): done here, and its bytes need not be kept.
             results.append(FileResult(path))
             if cache is not None:
                 cache.store(path, st, digest, results[-1])
@@ -196,7 +205,7 @@ def run_files(
             st, digest = stats[job.path]
             cache.store(job.path, st, digest, result)
 
-    results.extend(run_jobs(jobs, settings, options, store))
+    results.extend(lint_parsed(jobs, settings, options, store))
     if cache is not None:
         cache.save()
     results.sort(key=lambda r: r.filename)
