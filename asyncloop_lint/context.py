@@ -17,6 +17,8 @@ import libcst as cst
 import libcst.matchers as m
 from libcst.metadata import QualifiedName, QualifiedNameSource, Scope
 
+from .loopmodel import LoopModel
+from .project import ProjectIndex, index_for
 from .rule import Fix, Rule, describe_chain  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -162,6 +164,30 @@ class LintContext:
         self.graph = CallGraph()
         self._bound_values: dict[int, cst.BaseExpression] = {}
         self._reported: set[tuple[str, int]] = set()
+        self.loops: LoopModel | None = None  # set by the traversal when a rule asks for it
+        # Version gates: the exclusive upper bound of the Python versions the code being
+        # visited runs on (``if sys.version_info < (3, 12):`` → (3, 12)), and the bound of
+        # each call, name and attribute visited under one.
+        self.version_ceilings: list[tuple[int, int]] = []
+        self._node_ceilings: dict[int, tuple[int, int]] = {}
+
+    @property
+    def project(self) -> ProjectIndex:
+        """The index of the file's project (other modules, scripts): see :mod:`.project`."""
+        return index_for(self.settings.project_root)
+
+    def ceiling(self, node: cst.CSTNode) -> tuple[int, int] | None:
+        """The exclusive upper bound of the Python versions ``node`` runs on, if gated."""
+        return self._node_ceilings.get(id(node))
+
+    def runs_on(self, node: cst.CSTNode, since: tuple[int, int] | None = None) -> bool:
+        """``node`` runs on a Python the project targets (and on ``since`` or later): it is
+        not under a version gate that excludes them."""
+        bound = self._node_ceilings.get(id(node))
+        if bound is None:
+            return True
+        floor = max(self.settings.target_tuple, since or (0, 0))
+        return bound > floor
 
     @property
     def text(self) -> str:
@@ -230,6 +256,8 @@ class LintContext:
         :meth:`report_at_import_time_calls` once the call graph is complete."""
         if self.in_lambda or self.main_guard_depth or self.is_main_module:
             return None
+        if self.version_ceilings and min(self.version_ceilings) <= self.settings.target_tuple:
+            return None  # runs on no Python the project targets
         return self.function_key
 
     @property
@@ -302,7 +330,7 @@ class LintContext:
         statement: cst.CSTNode | None = None,
     ) -> None:
         key = (rule.code, id(node))
-        if key in self._reported:
+        if key in self._reported or not self.runs_on(node, rule.applies_from):
             return
         self._reported.add(key)
         self.findings.append(
@@ -339,10 +367,16 @@ class Traversal(cst.CSTVisitor):
         super().__init__()
         self.ctx = ctx
         self.rules = rules
-        self.build_graph = build_graph
         self._visit: dict[str, list[Callable[..., Any]]] = {}
         self._leave: dict[str, list[Callable[..., Any]]] = {}
-        for rule in rules:
+        hooks: list[Any] = list(rules)
+        if any(getattr(rule, "needs_loop_model", False) for rule in rules):
+            # The model's hooks run before the rules', so its facts are there when they look.
+            ctx.loops = LoopModel(ctx)
+            hooks.insert(0, ctx.loops)
+            build_graph = True
+        self.build_graph = build_graph
+        for rule in hooks:
             for attr in dir(type(rule)):
                 if attr.startswith("visit_"):
                     self._visit.setdefault(attr[6:], []).append(getattr(rule, attr))
@@ -350,7 +384,8 @@ class Traversal(cst.CSTVisitor):
                     self._leave.setdefault(attr[6:], []).append(getattr(rule, attr))
         self._body_frames: dict[int, Frame] = {}
         self._guard_bodies: set[int] = set()
-        self._popped: dict[int, tuple[bool, bool, bool]] = {}
+        self._gated: dict[int, tuple[int, int]] = {}  # id(block) -> version ceiling
+        self._popped: dict[int, tuple[bool, bool, bool, bool]] = {}
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         ctx = self.ctx
@@ -365,8 +400,13 @@ class Traversal(cst.CSTVisitor):
         is_statement = isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
         if is_statement:
             ctx.statements.append(node)
-        if frame is not None or is_guard or is_statement:
-            self._popped[node_id] = (frame is not None, is_guard, is_statement)
+        ceiling = self._gated.pop(node_id, None)
+        if ceiling is not None:
+            ctx.version_ceilings.append(ceiling)
+        if frame is not None or is_guard or is_statement or ceiling is not None:
+            self._popped[node_id] = (frame is not None, is_guard, is_statement, ceiling is not None)
+        if ctx.version_ceilings and type_name in ("Call", "Name", "Attribute"):
+            ctx._node_ceilings[node_id] = min(ctx.version_ceilings)
 
         if type_name == "FunctionDef":
             self._enter_function(node)  # type: ignore[arg-type]
@@ -379,6 +419,8 @@ class Traversal(cst.CSTVisitor):
         elif type_name == "If":
             if m.matches(node, MAIN_GUARD):
                 self._guard_bodies.add(id(node.body))  # type: ignore[attr-defined]
+            else:
+                self._gate(node)  # type: ignore[arg-type]
         elif type_name == "Assign":
             for target in node.targets:  # type: ignore[attr-defined]
                 ctx._record_binding(target.target, node.value)  # type: ignore[attr-defined]
@@ -401,13 +443,27 @@ class Traversal(cst.CSTVisitor):
             hook(original_node, self.ctx)
         popped = self._popped.pop(id(original_node), None)
         if popped is not None:
-            had_frame, was_guard, was_statement = popped
+            had_frame, was_guard, was_statement, was_gated = popped
+            if was_gated:
+                self.ctx.version_ceilings.pop()
             if had_frame:
                 self.ctx.frames.pop()
             if was_guard:
                 self.ctx.main_guard_depth -= 1
             if was_statement:
                 self.ctx.statements.pop()
+
+    def _gate(self, node: cst.If) -> None:
+        """``if sys.version_info < (3, N):`` — the body runs only before 3.N, and the ``else``
+        of ``if sys.version_info >= (3, N):`` too."""
+        found = version_test(node.test, self.ctx)
+        if found is None:
+            return
+        ceiling, below = found
+        if below:
+            self._gated[id(node.body)] = ceiling
+        elif node.orelse is not None:
+            self._gated[id(node.orelse)] = ceiling
 
     def _enter_function(self, node: cst.FunctionDef) -> None:
         ctx = self.ctx
@@ -440,6 +496,36 @@ class Traversal(cst.CSTVisitor):
         else:
             return
         ctx.graph.calls.append(CallSite(caller, names, node, ctx.statement))
+
+
+def version_test(test: cst.BaseExpression, ctx: LintContext) -> tuple[tuple[int, int], bool] | None:
+    """For ``sys.version_info <op> (3, N)``: the exclusive version bound the test draws, and
+    whether the test holds below it (``<``, ``<=``) or from it on (``>=``, ``>``)."""
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return None
+    left = test.left
+    if isinstance(left, cst.Subscript):
+        left = left.value
+    if not isinstance(left, (cst.Name, cst.Attribute)) or ctx.has_name(left, {"sys.version_info"}) is None:
+        return None
+    target = test.comparisons[0]
+    version = target.comparator
+    if not isinstance(version, cst.Tuple) or len(version.elements) < 2:
+        return None
+    numbers = [e.value for e in version.elements[:2]]
+    if not all(isinstance(n, cst.Integer) for n in numbers):
+        return None
+    major, minor = (int(n.value) for n in numbers)  # type: ignore[union-attr]
+    operator = target.operator
+    if isinstance(operator, cst.LessThan):
+        return (major, minor), True
+    if isinstance(operator, cst.LessThanEqual):
+        return (major, minor + 1), True
+    if isinstance(operator, cst.GreaterThanEqual):
+        return (major, minor), False
+    if isinstance(operator, cst.GreaterThan):
+        return (major, minor + 1), False
+    return None
 
 
 # ---- invocation entrypoints ---------------------------------------------------------------

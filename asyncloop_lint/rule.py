@@ -102,6 +102,12 @@ class Rule:
     # Candidates: the names (a regex alternation, matched as whole words) of the calls or
     # attributes the rule reacts to. Checked with the needles, on the bytes, before parsing.
     candidates: ClassVar[str | None] = None
+    # The Python version from which the hazard exists (a deprecation, a removal): code under a
+    # version gate that runs only on older Pythons is not reported. Code that runs on no
+    # targeted Python (``target-version``) is never reported, whatever the rule.
+    applies_from: ClassVar[tuple[int, int] | None] = None
+    # Asks the loop model (``ctx.loops``): see :mod:`asyncloop_lint.loopmodel`.
+    needs_loop_model: ClassVar[bool] = False
     # Reported by the engine itself (AL000), never a reason to parse a file.
     reported_by_engine: ClassVar[bool] = False
 

@@ -37,6 +37,7 @@ class DeprecatedLoopPolicy(Rule):
     name = "deprecated-loop-policy"
     summary = "The event loop policy system is deprecated; use `loop_factory`"
     fix = "sometimes"
+    applies_from = (3, 14)  # the policy system is deprecated from 3.14
     needles = ((b"asyncio", b"uvloop"), (b"olicy", b"uvloop"))
     candidates = r"\w*EventLoopPolicy|set_event_loop_policy|get_event_loop_policy|install"
     what = """
@@ -90,28 +91,7 @@ Any other use of the policy API is reported without a fix.
         "https://github.com/MagicStack/uvloop#using-uvloop",
     )
 
-    # ---- code that only runs on Pythons where the policy API is not deprecated ----------------
-    def visit_If(self, node: cst.If, ctx: LintContext) -> None:
-        gate = _version_gate(node.test, ctx)
-        if gate == "old":
-            self.state.setdefault("old_blocks", set()).add(id(node.body))
-        elif gate == "new" and node.orelse is not None:
-            self.state.setdefault("old_blocks", set()).add(id(node.orelse))
-
-    def visit_IndentedBlock(self, node: cst.IndentedBlock, ctx: LintContext) -> None:
-        if id(node) in self.state.get("old_blocks", ()):
-            self.state["old_depth"] = self.state.get("old_depth", 0) + 1
-
-    def leave_IndentedBlock(self, node: cst.IndentedBlock, ctx: LintContext) -> None:
-        if id(node) in self.state.get("old_blocks", ()):
-            self.state["old_depth"] -= 1
-
-    visit_SimpleStatementSuite = visit_Else = visit_IndentedBlock  # type: ignore[assignment]
-    leave_SimpleStatementSuite = leave_Else = leave_IndentedBlock  # type: ignore[assignment]
-
     def visit_Call(self, node: cst.Call, ctx: LintContext) -> None:
-        if self.state.get("old_depth"):
-            return
         name = ctx.has_name(node.func, POLICY_NAMES)
         if name is None or self.state.get("inside"):
             return
@@ -140,7 +120,7 @@ Any other use of the policy API is reported without a fix.
 
     def _reference(self, node: cst.Attribute | cst.Name, ctx: LintContext) -> None:
         """A policy class or function used without calling it (subclassed, annotated, passed)."""
-        if self.state.get("inside") or self.state.get("inside_import") or self.state.get("old_depth"):
+        if self.state.get("inside") or self.state.get("inside_import"):
             return
         name = ctx.has_name(node, POLICY_NAMES)
         if name is None:
@@ -163,35 +143,6 @@ Any other use of the policy API is reported without a fix.
             f"`{shown}{call}` uses the event loop policy system, deprecated in Python 3.14 and "
             "removed in 3.16: pass a `loop_factory` to `asyncio.run()`/`asyncio.Runner()` instead"
         )
-
-
-def _version_gate(test: cst.BaseExpression, ctx: LintContext) -> str | None:
-    """"old" for `sys.version_info < (3, N)` (N <= 14, before the policy API's deprecation),
-    "new" for `sys.version_info >= (3, N)`; None for anything else."""
-    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
-        return None
-    left = test.left
-    if isinstance(left, cst.Subscript):
-        left = left.value
-    if ctx.has_name(left, {"sys.version_info"}) is None:
-        return None
-    target = test.comparisons[0]
-    version = target.comparator
-    if not isinstance(version, cst.Tuple) or len(version.elements) < 2:
-        return None
-    numbers = [e.value for e in version.elements[:2]]
-    if not all(isinstance(n, cst.Integer) for n in numbers):
-        return None
-    major, minor = (int(n.value) for n in numbers)  # type: ignore[union-attr]
-    if (major, minor) > (3, 14):
-        return None
-    if isinstance(target.operator, cst.LessThan) or (
-        isinstance(target.operator, cst.LessThanEqual) and (major, minor) < (3, 14)
-    ):
-        return "old"
-    if isinstance(target.operator, cst.GreaterThanEqual):
-        return "new"
-    return None
 
 
 # ---- the fix --------------------------------------------------------------------------------

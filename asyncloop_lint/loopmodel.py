@@ -1,0 +1,276 @@
+"""The loop model: which event loops a module's code touches, whether each is current, and
+whether it is ever closed.
+
+Collected in the one traversal (the model registers ``visit_``/``leave_`` hooks beside the
+rules'), answered after it. The rules of the loop lifecycle (AL101, AL102, AL105, AL106,
+AL201, AL202) ask it instead of matching call shapes:
+
+- where a loop value comes from: ``new_event_loop()`` (asyncio or uvloop), ``get_event_loop()``,
+  ``get_running_loop()``, or a function of this module that makes sure a current loop exists
+  (a *get-or-create-and-set helper*);
+- whether a current loop is guaranteed at a point: after ``set_event_loop(loop)``, after
+  ``Mangum(app)`` (Mangum 0.21 and later make sure a current loop exists in the constructor and
+  serve every invocation on it), after a call to such a helper;
+- whether a loop is closed (``loop.close()`` in the same scope);
+- whether a loop creator runs once per process (a fallback branch that sets the new loop as
+  current and never closes it) or on every call.
+
+Everything is per module and by qualified name; a scope is a function key of the call graph
+(``"handler"``, ``"Task.__call__"``) or :data:`MODULE_SCOPE`. Cost: one dict insert per call
+node and a few per assignment, in the traversal that runs anyway; the queries are lookups over
+the handful of loop events a module has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .loopapi import GET_EVENT_LOOP, NEW_EVENT_LOOP, loop_getter
+from .rule import cst
+
+if TYPE_CHECKING:  # pragma: no cover
+    import libcst
+
+    from .context import LintContext
+
+MODULE_SCOPE = "<module>"
+
+SET_EVENT_LOOP = frozenset({"asyncio.set_event_loop", "asyncio.events.set_event_loop"})
+GET_RUNNING_LOOP = frozenset({"asyncio.get_running_loop", "asyncio.events.get_running_loop"})
+# Constructors that make sure a current loop exists (and serve on it). Mangum >= 0.21.
+CURRENT_LOOP_MAKERS = frozenset({"mangum.Mangum", "mangum.adapter.Mangum"})
+# Objects that serve requests: a module that builds one is imported by a server, never a script.
+SERVING_CONSTRUCTORS = frozenset(
+    {
+        "mangum.Mangum", "mangum.adapter.Mangum",
+        "fastapi.FastAPI", "fastapi.applications.FastAPI", "starlette.applications.Starlette",
+        "celery.Celery", "celery.app.Celery", "flask.Flask", "quart.Quart",
+        "aiohttp.web.Application", "django.core.asgi.get_asgi_application",
+        "django.core.wsgi.get_wsgi_application",
+    }
+)
+_WATCHED_ATTRS = frozenset({"set_event_loop"} | {name.rpartition(".")[2] for name in SERVING_CONSTRUCTORS})
+
+
+@dataclass
+class Binding:
+    """``name = <call>`` in a scope."""
+
+    order: int
+    value: libcst.BaseExpression
+    conditional: bool  # inside an ``if`` or an ``except`` of its own function (or module)
+
+
+@dataclass
+class Event:
+    order: int
+    node: libcst.CSTNode
+    name: str | None = None  # the loop's variable, where there is one
+
+
+@dataclass
+class Scope:
+    bindings: dict[str, list[Binding]] = field(default_factory=dict)
+    sets: list[Event] = field(default_factory=list)  # set_event_loop(x), x not None
+    unsets: list[Event] = field(default_factory=list)  # set_event_loop(None)
+    closes: list[Event] = field(default_factory=list)  # x.close()
+    makers: list[Event] = field(default_factory=list)  # Mangum(...)
+    returns: list[libcst.BaseExpression] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LoopFate:
+    """What happens to the loop a ``run_until_complete``/``run_forever`` call runs on."""
+
+    origin: str  # "new", "get", "running", "current" (a helper's current loop) or "unknown"
+    current: bool  # set as current (or current by construction)
+    closed: bool  # closed in the same scope
+
+
+class LoopModel:
+    """Collects loop events during the traversal; see the module docstring."""
+
+    def __init__(self, ctx: LintContext) -> None:
+        self.ctx = ctx
+        self.order: dict[int, int] = {}
+        self.scopes: dict[str, Scope] = {}
+        self.serving: list[libcst.Call] = []  # serving objects built at import time
+        self._cond_depth = 0
+        self._cond_base: list[int] = []
+        self._ensures: dict[str, bool] = {}
+
+    # ---- traversal hooks -------------------------------------------------------------------
+    def _scope(self) -> Scope:
+        key = self.ctx.function_key or MODULE_SCOPE
+        scope = self.scopes.get(key)
+        if scope is None:
+            scope = self.scopes[key] = Scope()
+        return scope
+
+    @property
+    def _conditional(self) -> bool:
+        return self._cond_depth > (self._cond_base[-1] if self._cond_base else 0)
+
+    def visit_FunctionDef(self, node: libcst.FunctionDef, ctx: LintContext) -> None:
+        self._cond_base.append(self._cond_depth)
+
+    def leave_FunctionDef(self, node: libcst.FunctionDef, ctx: LintContext) -> None:
+        self._cond_base.pop()
+
+    def visit_If(self, node: libcst.If, ctx: LintContext) -> None:
+        self._cond_depth += 1
+
+    def leave_If(self, node: libcst.If, ctx: LintContext) -> None:
+        self._cond_depth -= 1
+
+    visit_ExceptHandler = visit_If  # type: ignore[assignment]
+    leave_ExceptHandler = leave_If  # type: ignore[assignment]
+
+    def visit_Assign(self, node: libcst.Assign, ctx: LintContext) -> None:
+        if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+            binding = Binding(len(self.order), node.value, self._conditional)
+            self.order[id(node)] = binding.order
+            self._scope().bindings.setdefault(node.targets[0].target.value, []).append(binding)
+
+    def visit_Return(self, node: libcst.Return, ctx: LintContext) -> None:
+        if node.value is not None and ctx.function_key is not None and not ctx.in_lambda:
+            self._scope().returns.append(node.value)
+
+    def visit_Call(self, node: libcst.Call, ctx: LintContext) -> None:
+        order = self.order[id(node)] = len(self.order)
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            if func.attr.value == "close" and isinstance(func.value, cst.Name) and not node.args:
+                self._scope().closes.append(Event(order, node, func.value.value))
+            if func.attr.value not in _WATCHED_ATTRS:
+                return
+        elif not isinstance(func, cst.Name):
+            return
+        found = ctx.has_name(func, SET_EVENT_LOOP | SERVING_CONSTRUCTORS)
+        if found is None:
+            return
+        if found in SET_EVENT_LOOP:
+            arg = node.args[0].value if node.args else None
+            if arg is None or (isinstance(arg, cst.Name) and arg.value == "None"):
+                self._scope().unsets.append(Event(order, node))
+            else:
+                self._scope().sets.append(Event(order, node, arg.value if isinstance(arg, cst.Name) else None))
+            return
+        if found in CURRENT_LOOP_MAKERS:
+            self._scope().makers.append(Event(order, node))
+        if ctx.executes_at_import:
+            self.serving.append(node)
+
+    # ---- queries ----------------------------------------------------------------------------
+    def scope_of(self, key: str | None) -> Scope:
+        return self.scopes.get(key or MODULE_SCOPE) or Scope()
+
+    def ensures_current(self, key: str) -> bool:
+        """Function ``key`` leaves a current loop set when it returns normally: it sets one
+        (``set_event_loop(loop)``), builds a Mangum adapter, or calls a function that does —
+        the get-or-create-and-set helper."""
+        known = self._ensures.get(key)
+        if known is not None:
+            return known
+        self._ensures[key] = False  # recursion
+        scope = self.scope_of(key)
+        result = bool(scope.sets or scope.makers) and not scope.unsets
+        if not result:
+            result = any(self.ensures_current(callee) for callee, _ in self.ctx.graph.edges.get(key, ()))
+        self._ensures[key] = result
+        return result
+
+    def guaranteed_before(self, key: str | None, node: libcst.CSTNode) -> bool:
+        """A current loop is guaranteed at ``node`` in scope ``key``: something earlier in the
+        same scope set one, or (for code in functions, which run after import) the module set
+        one at import time."""
+        at = self.order.get(id(node), len(self.order))
+        if self._guarantees(key, at):
+            return True
+        return key is not None and self._guarantees(None, len(self.order))
+
+    def _guarantees(self, key: str | None, before: int) -> bool:
+        scope = self.scope_of(key)
+        if any(e.order < before for e in scope.sets) or any(e.order < before for e in scope.makers):
+            return not any(e.order < before for e in scope.unsets)
+        for callee, site in self.ctx.graph.edges.get(key, ()):
+            if self.order.get(id(site.node), before) < before and self.ensures_current(callee):
+                return True
+        return False
+
+    def origin(self, value: libcst.BaseExpression, key: str | None) -> str:
+        """Where a loop value comes from: "new", "get", "running", "current" or "unknown"."""
+        ctx = self.ctx
+        if isinstance(value, cst.Call):
+            if ctx.has_name(value.func, NEW_EVENT_LOOP):
+                return "new"
+            if loop_getter(value, ctx) is not None:
+                return "get"
+            if ctx.has_name(value.func, GET_RUNNING_LOOP):
+                return "running"
+            callee = self.local_callee(value)
+            if callee is not None and self.ensures_current(callee):
+                return "current"
+        return "unknown"
+
+    def local_callee(self, call: libcst.Call) -> str | None:
+        """The function of this module that ``call`` calls, if the call graph resolved one."""
+        for key, sites in self.ctx.graph.edges.items():
+            for callee, site in sites:
+                if site.node is call:
+                    return callee
+        return None
+
+    def binding(self, key: str | None, name: str, node: libcst.CSTNode) -> tuple[str | None, Binding] | None:
+        """The latest ``name = ...`` before ``node`` in scope ``key`` (or at module level)."""
+        at = self.order.get(id(node), len(self.order))
+        for scope_key in (key, None) if key is not None else (None,):
+            found = [b for b in self.scope_of(scope_key).bindings.get(name, ()) if b.order < at or scope_key != key]
+            if found:
+                return scope_key, found[-1]
+        return None
+
+    def fate(self, receiver: libcst.BaseExpression, key: str | None, at: libcst.CSTNode) -> LoopFate:
+        """What happens to the loop ``receiver`` (of ``receiver.run_until_complete(...)``)."""
+        if isinstance(receiver, cst.Name):
+            found = self.binding(key, receiver.value, at)
+            if found is None:
+                return LoopFate("unknown", False, False)
+            scope_key, binding = found
+            origin = self.origin(binding.value, scope_key)
+            scope = self.scope_of(scope_key)
+            closed = any(e.name == receiver.value for e in scope.closes)
+            current = origin in ("get", "running", "current") or any(
+                e.name == receiver.value for e in scope.sets
+            )
+            return LoopFate(origin, current, closed)
+        origin = self.origin(receiver, key)
+        return LoopFate(origin, origin in ("get", "running", "current"), False)
+
+    def once_per_process(self, creation: libcst.Call, key: str | None) -> bool:
+        """A loop creator whose loop is kept: it sits in a fallback branch (``if`` / ``except``),
+        its loop is set as current and never closed in that scope, so later calls find it and
+        do not create another (the get-or-create-and-set helper)."""
+        scope = self.scope_of(key)
+        for name, bindings in scope.bindings.items():
+            for binding in bindings:
+                if binding.value is creation:
+                    return (
+                        binding.conditional
+                        and any(e.name == name for e in scope.sets)
+                        and not any(e.name == name for e in scope.closes)
+                    )
+        return False
+
+    def closes(self, key: str | None, name: str) -> bool:
+        return any(e.name == name for e in self.scope_of(key).closes)
+
+    @property
+    def builds_serving_object(self) -> bool:
+        """The module builds an ASGI/WSGI app, a Mangum adapter or a Celery app at import
+        time, or defines an invocation entrypoint: a server or platform imports it."""
+        return bool(self.serving) or any(f.entrypoint for f in self.ctx.graph.functions.values())
+
+
+__all__ = ["GET_EVENT_LOOP", "LoopFate", "LoopModel", "MODULE_SCOPE"]
