@@ -66,6 +66,7 @@ class FunctionInfo:
     is_async: bool
     module_level: bool
     entrypoint: str | None = None  # why it is an invocation entrypoint, if it is one
+    decorators: tuple[str, ...] = ()  # local qualified names of its decorators
 
 
 @dataclass
@@ -125,14 +126,28 @@ class CallGraph:
         return chains
 
     def entrypoint_chain(self, key: str) -> list[str] | None:
-        """The chain from an invocation entrypoint to function ``key`` (itself if it is one)."""
+        """The chain from an invocation entrypoint to function ``key`` (itself if it is one).
+        The wrapper functions of an entrypoint's own decorators (``def deco(f): def
+        wrapper(...): ...; return wrapper``) run on every invocation too."""
         for name, info in self.functions.items():
             if info.entrypoint is None:
                 continue
-            path = self._paths_from(name).get(key)
-            if path is not None:
-                return [name] + [self._resolve(s) or "?" for s in path]
+            starts = self._wrappers(info) if info.is_async else [name, *self._wrappers(info)]
+            for start in starts:
+                path = self._paths_from(start).get(key)
+                if path is not None:
+                    return [name] + ([start] if start != name else []) + [self._resolve(s) or "?" for s in path]
         return None
+
+    def _wrappers(self, info: FunctionInfo) -> list[str]:
+        found = []
+        for decorator in info.decorators:
+            target = self.functions.get(decorator)
+            if target is None or target.is_async:
+                continue
+            prefix = decorator + ".<locals>."
+            found += [k for k, f in self.functions.items() if k.startswith(prefix) and not f.is_async and "<locals>" not in k[len(prefix):]]
+        return found
 
 
 class LintContext:
@@ -471,8 +486,24 @@ class Traversal(cst.CSTVisitor):
         is_async = node.asynchronous is not None
         module_level = ctx.frames[-1].kind == MODULE
         info = FunctionInfo(key, node, is_async, module_level)
-        if module_level and not is_async:
-            info.entrypoint = entrypoint_reason(ctx, node, key)
+        # An async def can be an entrypoint too, when a decorator of its own wraps it in a sync
+        # function (``@app.task`` over ``@run_async``): the wrapper is what runs per request.
+        if not is_async or node.decorators:
+            parent = ctx.frames[-1]
+            if module_level:
+                info.entrypoint = entrypoint_reason(ctx, node, key)
+            elif parent.kind == CLASS and len(ctx.frames) == 2:
+                info.entrypoint = method_entrypoint_reason(ctx, parent.node, node)  # type: ignore[arg-type]
+            if info.entrypoint is not None:
+                info.decorators = tuple(
+                    q.name
+                    for decorator in node.decorators
+                    if isinstance(decorator.decorator, cst.Name)
+                    for q in ctx.qualified_names(decorator.decorator)
+                    if q.source == QualifiedNameSource.LOCAL
+                )
+                if is_async and not info.decorators:
+                    info.entrypoint = None
         ctx.graph.functions[key] = info
         self._body_frames[id(node.body)] = Frame(FUNCTION, node, key, is_async)
 
@@ -530,9 +561,37 @@ def version_test(test: cst.BaseExpression, ctx: LintContext) -> tuple[tuple[int,
 
 # ---- invocation entrypoints ---------------------------------------------------------------
 CELERY_TASK_DECORATORS = frozenset({"celery.shared_task", "celery.app.shared_task"})
-CELERY_APPS = frozenset({"celery.Celery", "celery.app.Celery"})
-ROUTE_OWNERS = frozenset({"flask.Flask", "flask.Blueprint", "quart.Quart", "quart.Blueprint"})
-ROUTE_METHODS = frozenset({"route", "get", "post", "put", "delete", "patch"})
+CELERY_APPS = frozenset({"celery.Celery", "celery.app.Celery", "celery.app.base.Celery"})
+CELERY_TASK_BASES = frozenset({"celery.Task", "celery.app.task.Task", "celery.app.Task"})
+ROUTE_OWNERS = frozenset(
+    {
+        "flask.Flask", "flask.Blueprint", "quart.Quart", "quart.Blueprint",
+        "fastapi.FastAPI", "fastapi.APIRouter", "fastapi.routing.APIRouter",
+    }
+)
+ROUTE_METHODS = frozenset({"route", "get", "post", "put", "delete", "patch", "api_route"})
+# Class-based views: the methods a request is dispatched to.
+VIEW_BASE_PREFIXES = ("django.views.", "rest_framework.views.", "rest_framework.viewsets.", "rest_framework.generics.")
+VIEW_METHODS = frozenset(
+    {"get", "post", "put", "patch", "delete", "head", "options", "dispatch",
+     "list", "create", "retrieve", "update", "partial_update", "destroy"}
+)
+
+
+def owner_kinds(ctx: LintContext, name: cst.Name) -> set[str]:
+    """What the object ``name`` was built from: ``app = Celery(...)`` in this module, or a
+    module-level object imported from another module of the project (the project index)."""
+    kinds: set[str] = set()
+    for value in ctx.bound_values(name):
+        if isinstance(value, cst.Call):
+            kinds |= ctx.full_names(value.func)
+    if not kinds:
+        for qualified in ctx.qualified_names(name):
+            if qualified.source == QualifiedNameSource.IMPORT:
+                kind = ctx.project.object_kind(qualified.name, ctx.path)
+                if kind is not None:
+                    kinds.add(kind)
+    return kinds
 
 
 def entrypoint_reason(ctx: LintContext, node: cst.FunctionDef, key: str) -> str | None:
@@ -556,17 +615,45 @@ def entrypoint_reason(ctx: LintContext, node: cst.FunctionDef, key: str) -> str 
         if ctx.has_name(call_target, CELERY_TASK_DECORATORS):
             return "Celery task"
         if isinstance(call_target, cst.Attribute) and isinstance(call_target.value, cst.Name):
-            owner_names = set()
-            for value in ctx.bound_values(call_target.value):
-                if isinstance(value, cst.Call):
-                    owner_names |= ctx.full_names(value.func)
             method = call_target.attr.value
-            if method == "task" and owner_names & CELERY_APPS:
+            if method not in ROUTE_METHODS and method != "task":
+                continue
+            owners = owner_kinds(ctx, call_target.value)
+            if method == "task" and owners & CELERY_APPS:
                 return "Celery task"
-            if method in ROUTE_METHODS and owner_names & ROUTE_OWNERS:
+            if method in ROUTE_METHODS and owners & ROUTE_OWNERS:
                 return "route handler"
     if names[:1] == ["request"] and node.name.value in _django_url_views(ctx):
         return "Django view"
+    return None
+
+
+def method_entrypoint_reason(ctx: LintContext, cls: cst.ClassDef, node: cst.FunctionDef) -> str | None:
+    """Why a sync method of a module-level class is called once per request, or None: a
+    Celery ``Task`` subclass's ``__call__``/``run``, a Django or DRF class-based view's handler
+    methods, a gRPC servicer's methods."""
+    method = node.name.value
+    for base in cls.bases:
+        expr = base.value
+        names = ctx.full_names(expr)
+        if method in ("__call__", "run"):
+            if names & CELERY_TASK_BASES:
+                return "Celery task"
+            if (
+                isinstance(expr, cst.Attribute)
+                and expr.attr.value == "Task"
+                and isinstance(expr.value, cst.Name)
+                and owner_kinds(ctx, expr.value) & CELERY_APPS
+            ):
+                return "Celery task"
+        if method in VIEW_METHODS and any(n.startswith(VIEW_BASE_PREFIXES) for n in names):
+            return "class-based view"
+        params = [p.name.value for p in node.params.params]
+        if (
+            len(params) == 3
+            and any(n.endswith("Servicer") and "_pb2_grpc." in n for n in names)
+        ):
+            return "gRPC method"
     return None
 
 

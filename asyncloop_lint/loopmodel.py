@@ -263,8 +263,14 @@ class LoopModel:
                     )
         return False
 
-    def closes(self, key: str | None, name: str) -> bool:
-        return any(e.name == name for e in self.scope_of(key).closes)
+    def kept_at_import(self, creation: libcst.Call) -> bool:
+        """A loop made at import time (``LOOP = new_event_loop()``) and never closed: one loop
+        per process, whether or not it is set as current."""
+        scope = self.scope_of(None)
+        for name, bindings in scope.bindings.items():
+            if any(b.value is creation for b in bindings):
+                return not any(e.name == name for e in scope.closes)
+        return False
 
     @property
     def builds_serving_object(self) -> bool:

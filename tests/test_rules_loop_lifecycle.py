@@ -69,6 +69,11 @@ def test_import_time_chain_is_named():
     """
     messages = {code: message for _, code, message in lint(source)}
     assert "through `load()` → `_load()`" in messages["AL102"]
+    # get_event_loop() made (and set) the loop, nothing closes it: the run is not AL101.
+    assert "AL101" not in messages
+
+    closing = source.replace("asyncio.get_event_loop().run_until_complete(fetch())", "asyncio.run(fetch())")
+    messages = {code: message for _, code, message in lint(closing)}
     assert "through `load()` → `_load()`" in messages["AL101"]
 
 
@@ -206,13 +211,30 @@ def test_lazy_strategy_falls_back_to_the_persistent_loop_when_used_in_sync_code(
     assert "return B" in fixed
 
 
-def test_safe_fixes_only_wrap_bare_statements():
-    settings = Settings(codes=frozenset({"AL101"}))
+def test_safe_fixes_only_wrap_bare_statements_of_scripts(tmp_path):
+    settings = Settings(codes=frozenset({"AL101"}), project_root=str(tmp_path))
     source = b"import asyncio\n\nasync def main():\n    pass\n\nX = asyncio.run(main())\nasyncio.run(main())\n"
-    outcome = fix_source(source, "app.py", settings, unsafe=False)
+    script = tmp_path / "seed_db.py"
+    outcome = fix_source(source, str(script), settings, unsafe=False)
     text = outcome.source.decode()
     assert "X = asyncio.run(main())" in text
     assert 'if __name__ == "__main__":\n    asyncio.run(main())' in text
+
+    # The same module, once another module of the project imports it, is no script: a guard
+    # would stop the run on import. No safe fix; the unsafe one keeps it running at import.
+    (tmp_path / "app.py").write_text("from seed_db import X\n")
+    from asyncloop_lint import project
+
+    project._INDEXES.clear()
+    assert fix_source(source, str(script), settings, unsafe=False).source == source
+    fixed = fix_source(source, str(script), settings, unsafe=True).source.decode()
+    assert "__main__" not in fixed
+    assert "\nruntime.run(main())\n" in fixed
+
+    # A module that builds a serving object is imported by a server: never a guard.
+    served = source + b"from mangum import Mangum\nhandler = Mangum(object())\n"
+    other = tmp_path / "scripts" / "serve.py"
+    assert fix_source(served, str(other), settings, unsafe=False).source == served
 
 
 def test_django_view_registered_in_urls_is_an_entrypoint(tmp_path):

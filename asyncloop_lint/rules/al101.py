@@ -21,6 +21,9 @@ from ._loopfix import (
 if TYPE_CHECKING:  # pragma: no cover
     from ..context import LintContext
 
+# Runners that close their loop when they return.
+CLOSING_RUNNERS = frozenset({"asyncio.run", "uvloop.run", "asyncio.Runner.run"})
+
 
 class ImportTimeAsyncioRun(Rule):
     code = "AL101"
@@ -28,6 +31,7 @@ class ImportTimeAsyncioRun(Rule):
     summary = "A loop runner executes at import time"
     fix = "sometimes"
     needs_call_graph = True
+    needs_loop_model = True
     needles = (RUNNER_NEEDLES,)
     candidates = r"run|run_until_complete|run_forever"
     what = """
@@ -90,23 +94,73 @@ moves from import time to the first request.
         "https://github.com/Kludex/mangum/pull/363",
     )
 
+    def __init__(self) -> None:
+        super().__init__()
+        # (call, runner, scope key, candidate fixes) at import time; candidates per function
+        self.at_import: list[tuple[cst.Call, str, Any, tuple[Fix | None, ...]]] = []
+        self.pending: dict[str, list[tuple[cst.Call, str]]] = {}
+
     def visit_Call(self, node: cst.Call, ctx: LintContext) -> None:
         runner = loop_runner(node, ctx)
         if runner is None or ctx.in_async_function:
             return
         if ctx.executes_at_import:
-            fix = self.guard_fix(node, ctx) or self.lazy_fix(node, ctx) or self.value_fix(node, ctx)
-            ctx.report(self, node, self.message(runner), fix)
+            fixes = (self.guard_fix(node, ctx), self.lazy_fix(node, ctx), self.value_fix(node, ctx))
+            self.at_import.append((node, runner, ctx.statement, fixes))
         elif (key := ctx.import_time_callee_key) is not None:
-            self.state.setdefault(key, runner)
+            self.pending.setdefault(key, []).append((node, runner))
 
     def finish(self, ctx: LintContext) -> None:
-        for key, runner in self.state.items():
-            ctx.report_at_import_time_calls(self, key, lambda chain, runner=runner: self.message(runner, chain))
+        for node, runner, statement, (guard, lazy, value) in self.at_import:
+            hazard = self.hazard(node, runner, None, ctx)
+            if hazard is None:
+                continue
+            fix = None
+            if runner in CLOSING_RUNNERS:
+                fix = guard if guard is not None and self.is_script(ctx) else lazy or value
+            ctx.report(self, node, self.message(runner, hazard), fix, statement)
+        for key, candidates in self.pending.items():
+            for node, runner in candidates:
+                hazard = self.hazard(node, runner, key, ctx)
+                if hazard is not None:
+                    ctx.report_at_import_time_calls(
+                        self, key, lambda chain, runner=runner, hazard=hazard: self.message(runner, hazard, chain)
+                    )
+                    break
 
     @staticmethod
-    def message(runner: str, chain: list[str] | None = None) -> str:
+    def hazard(node: cst.Call, runner: str, key: str | None, ctx: LintContext) -> str | None:
+        """What goes wrong with the loop this runner runs on, or None when it runs on a loop
+        that is current and stays open (the serving loop: nothing to report)."""
+        if runner in CLOSING_RUNNERS:
+            return "closes"
+        fate = ctx.loops.fate(node.func.value, key, node)  # type: ignore[attr-defined, union-attr]
+        if fate.closed:
+            return "closed"
+        if fate.origin == "new" and not fate.current:
+            return "not current"
+        return None
+
+    @staticmethod
+    def is_script(ctx: LintContext) -> bool:
+        """A module run as a program, that nothing imports and that builds no serving object:
+        the only place a ``__main__`` guard keeps the code running when it should."""
+        return not ctx.loops.builds_serving_object and ctx.project.is_script(ctx.path)  # type: ignore[union-attr]
+
+    @staticmethod
+    def message(runner: str, hazard: str = "closes", chain: list[str] | None = None) -> str:
         where = f" through {describe_chain(chain)}" if chain else ""
+        if hazard == "closed":
+            return (
+                f"`{runner}()` runs at import time{where} on a loop that is closed afterwards: resources "
+                "made on it break, and code that expects a current loop later (e.g. Mangum) finds it closed"
+            )
+        if hazard == "not current":
+            return (
+                f"`{runner}()` runs at import time{where} on a new loop that is never set as current: "
+                "resources made on it are bound to a loop that will not serve (Mangum and "
+                "`get_event_loop()` use another one)"
+            )
         return (
             f"`{runner}()` runs at import time{where}: the loop closes when it returns, so "
             "resources made on it and code that expects a current loop (e.g. Mangum) break"
@@ -136,12 +190,8 @@ moves from import time to the first request.
     def value_fix(node: cst.Call, ctx: LintContext) -> Fix | None:
         """``X = asyncio.run(coro)`` → ``X = runtime.run(coro)``."""
         coro = run_function_arg(node, ctx)
-        statement = ctx.statement
-        if coro is None or (
-            isinstance(statement, cst.SimpleStatementLine)
-            and any(isinstance(s, cst.Expr) and s.value is node for s in statement.body)
-        ):
-            return None  # not a plain run(coro), or its value is unused (the guard's case)
+        if coro is None:
+            return None  # not a plain run(coro)
         new, request = runtime_run_call(ctx, node, coro)
         removals = tuple(r for r in (import_of(node.func, ctx),) if r is not None)
         return Fix("Run on the runtime's persistent loop", UNSAFE, {node: new}, (request,), removals)

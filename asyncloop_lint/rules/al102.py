@@ -19,6 +19,7 @@ class ImportTimeGetEventLoop(Rule):
     summary = "`asyncio.get_event_loop()` at import time"
     fix = "sometimes"
     needs_call_graph = True
+    needs_loop_model = True
     needles = ((b"get_event_loop",),)
     candidates = r"get_event_loop"
     what = """
@@ -73,7 +74,8 @@ current) after import. Otherwise there is no automatic fix.
 
     def __init__(self) -> None:
         super().__init__()
-        self.pending: dict[str, str] = {}  # function key -> getter, for import-time chains
+        self.pending: dict[str, list[tuple[cst.Call, str]]] = {}  # function key -> getters, for import-time chains
+        self.direct: list[tuple[cst.Call, str, Fix | None, Any]] = []
         self.run_calls: dict[int, tuple[cst.Call, bool]] = {}  # id(loop name) -> (call, at import)
         self.assigned: list[tuple[cst.Call, str, cst.SimpleStatementLine, cst.Name]] = []
         self.outer_runs: dict[int, cst.Call] = {}  # id(getter call) -> getter().run_until_complete(...)
@@ -96,15 +98,26 @@ current) after import. Otherwise there is no automatic fix.
             if found is not None and found[2] is None:
                 self.assigned.append((node, getter, found[0], found[1]))
             else:
-                ctx.report(self, node, self.message(getter), self.chained_fix(node, ctx))
+                self.direct.append((node, getter, self.chained_fix(node, ctx), ctx.statement))
         elif (key := ctx.import_time_callee_key) is not None:
-            self.pending.setdefault(key, getter)
+            self.pending.setdefault(key, []).append((node, getter))
 
     def finish(self, ctx: LintContext) -> None:
+        loops = ctx.loops
+        assert loops is not None
+        for getter_call, getter, fix, statement in self.direct:
+            if not loops.guaranteed_before(None, getter_call):
+                ctx.report(self, getter_call, self.message(getter), fix, statement)
         for getter_call, getter, statement, target in self.assigned:
-            ctx.report(self, getter_call, self.message(getter), self.assigned_fix(ctx, statement, target), statement)
-        for key, getter in self.pending.items():
-            ctx.report_at_import_time_calls(self, key, lambda chain, getter=getter: self.message(getter, chain))
+            if not loops.guaranteed_before(None, getter_call):
+                ctx.report(self, getter_call, self.message(getter), self.assigned_fix(ctx, statement, target), statement)
+        for key, getters in self.pending.items():
+            if loops.ensures_current(key):
+                continue  # a get-or-create-and-set helper: it sets the loop it falls back to
+            for getter_call, getter in getters:
+                if not loops.guaranteed_before(key, getter_call):
+                    ctx.report_at_import_time_calls(self, key, lambda chain, getter=getter: self.message(getter, chain))
+                    break
 
     @staticmethod
     def message(getter: str, chain: list[str] | None = None) -> str:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..diagnostic import UNSAFE
 from ..loopapi import LOOP_RUN_METHODS, loop_getter
-from ..rule import Fix, ImportRequest, Rule, cst, m
+from ..rule import Fix, ImportRequest, Rule, cst
 from ._loopfix import (
     asyncio_run_func,
     import_of,
@@ -47,7 +47,6 @@ class LoopGetterUses:
         self.outer_runs: dict[int, tuple[cst.Call, str]] = {}  # id(getter call) -> (call, method)
         self.guard_bodies: dict[int, bool] = {}
         self.guards: list[tuple[int, Frame | None]] = []  # (id(try body), function frame)
-        self.loop_set: set[int] = set()  # frames that called set_event_loop(loop) already
         self.legacy_coroutines: set[int] = set()  # frames of generator-based coroutines
 
     def visit_yield(self, node: cst.Yield, ctx: LintContext) -> None:
@@ -92,14 +91,9 @@ class LoopGetterUses:
             elif isinstance(func.value, cst.Call):
                 self.outer_runs[id(func.value)] = (node, func.attr.value)
         frame = ctx.function_frame
-        if ctx.has_name(func, SET_EVENT_LOOP) and node.args and not m.matches(node.args[0].value, m.Name("None")):
-            self.loop_set.add(id(frame))
-            return
         getter = loop_getter(node, ctx)
         if getter is None or ctx.in_async_function or ctx.executes_at_import:
             return
-        if id(frame) in self.loop_set:
-            return  # the loop was set explicitly: get_event_loop() just returns it
         found = statement_of_assignment(ctx, node)
         self.calls.append(
             GetterCall(
@@ -134,6 +128,16 @@ class LoopGetterUses:
     def used_to_run(self, call: GetterCall, ctx: LintContext) -> bool:
         return bool(self.runs(call, ctx))
 
+    def current_is_set(self, call: GetterCall, ctx: LintContext) -> bool:
+        """A current loop is guaranteed where the call is (``set_event_loop(loop)``, a Mangum
+        adapter or a get-or-create-and-set helper before it), or the call is part of such a
+        helper: ``get_event_loop()`` just returns that loop, on every Python version."""
+        loops = ctx.loops
+        assert loops is not None
+        if call.function_key is not None and call.guarded and loops.ensures_current(call.function_key):
+            return True
+        return loops.guaranteed_before(call.function_key, call.node)
+
 
 def _catches_runtime_error(handler: cst.ExceptHandler | cst.ExceptStarHandler, ctx: LintContext) -> bool:
     kind = handler.type
@@ -143,7 +147,6 @@ def _catches_runtime_error(handler: cst.ExceptHandler | cst.ExceptStarHandler, c
     return any(ctx.has_name(k, _RUNTIME_ERROR_CATCHERS) for k in kinds)
 
 
-SET_EVENT_LOOP = frozenset({"asyncio.set_event_loop", "asyncio.events.set_event_loop"})
 _RUNTIME_ERROR_CATCHERS = frozenset({"builtins.RuntimeError", "builtins.Exception", "builtins.BaseException"})
 
 
@@ -153,6 +156,8 @@ class SyncGetEventLoopRun(Rule):
     summary = "`asyncio.get_event_loop()` used to run a loop from sync code"
     fix = "sometimes"
     needs_call_graph = True
+    needs_loop_model = True
+    applies_from = (3, 12)  # get_event_loop() warns from 3.12 when no loop is set, 3.14 raises
     needles = ((b"get_event_loop",), (b"run_until_complete", b"run_forever"))
     candidates = r"run_until_complete|run_forever"
     what = """
@@ -218,7 +223,7 @@ automatic fix.
     def finish(self, ctx: LintContext) -> None:
         for call in self.uses.calls:
             runs = self.uses.runs(call, ctx)
-            if not runs or self.uses.in_legacy_coroutine(call):
+            if not runs or self.uses.in_legacy_coroutine(call) or self.uses.current_is_set(call, ctx):
                 continue
             chain = ctx.graph.entrypoint_chain(call.function_key) if call.function_key else None
             methods = sorted({method for _, method in runs})

@@ -16,6 +16,8 @@ class GetEventLoopOutsideCoroutine(Rule):
     name = "get-event-loop-outside-coroutine"
     summary = "`asyncio.get_event_loop()` in sync code"
     needs_call_graph = True
+    needs_loop_model = True
+    applies_from = (3, 12)  # get_event_loop() warns from 3.12 when no loop is set, 3.14 raises
     needles = ((b"get_event_loop",),)
     candidates = r"get_event_loop"
     what = """
@@ -96,7 +98,13 @@ back explicitly (`try: get_running_loop()` / `except RuntimeError: new_event_loo
 
     def finish(self, ctx: LintContext) -> None:
         for call in self.uses.calls:
-            if call.guarded or call.under_async or self.uses.in_legacy_coroutine(call) or self.uses.used_to_run(call, ctx):
+            if (
+                call.guarded
+                or call.under_async
+                or self.uses.in_legacy_coroutine(call)
+                or self.uses.used_to_run(call, ctx)
+                or self.uses.current_is_set(call, ctx)
+            ):
                 continue
             if call.function_key is not None and not call.in_lambda and ctx.graph.import_time_chains(call.function_key):
                 continue  # AL102 reports it at the import-time call

@@ -19,6 +19,7 @@ class LoopPerInvocation(Rule):
     summary = "A new event loop on every invocation of a request handler"
     fix = "sometimes"
     needs_call_graph = True
+    needs_loop_model = True
     needles = ((b"asyncio", b"uvloop"),)
     candidates = r"run|new_event_loop|Runner"
     what = """
@@ -91,7 +92,7 @@ cleanup of pending tasks) behaves differently. Manual loop management has no aut
     def finish(self, ctx: LintContext) -> None:
         for key, node, creator, fix, statement in self.found:
             chain = ctx.graph.entrypoint_chain(key)
-            if chain is None:
+            if chain is None or ctx.loops.once_per_process(node, key):  # type: ignore[union-attr]
                 continue
             reason = ctx.graph.functions[chain[0]].entrypoint
             through = f" (through {describe_chain(chain)})" if len(chain) > 1 else ""

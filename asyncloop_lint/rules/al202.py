@@ -41,6 +41,7 @@ class LoopBoundResourceAtImport(Rule):
     summary = "A loop-bound async client created at import time in a module that creates loops"
     fix = "sometimes"
     needs_call_graph = True
+    needs_loop_model = True
     needles = (
         (b"aiohttp", b"httpx", b"redis", b"motor", b"create_async_engine", b"asyncpg"),
         (b"asyncio", b"uvloop", b"aiohttp"),
@@ -113,8 +114,8 @@ client is created on first use rather than at import.
         super().__init__()
         self.at_import: list[tuple[cst.Call, str, Fix | None, Any]] = []
         self.pending: dict[str, tuple[cst.Call, str]] = {}  # function key -> client call
-        self.creates_at_import = False
-        self.creator_functions: set[str] = set()
+        self.creations_at_import: list[cst.Call] = []
+        self.creator_functions: dict[str, list[cst.Call]] = {}
 
     def visit_Call(self, node: cst.Call, ctx: LintContext) -> None:
         if ctx.in_async_function:
@@ -122,9 +123,9 @@ client is created on first use rather than at import.
         at_import = ctx.executes_at_import
         if loop_creator(node, ctx):
             if at_import:
-                self.creates_at_import = True
+                self.creations_at_import.append(node)
             elif ctx.function_key is not None:
-                self.creator_functions.add(ctx.function_key)
+                self.creator_functions.setdefault(ctx.function_key, []).append(node)
         found = ctx.has_name(node.func, LOOP_BOUND_CLIENTS.keys())  # type: ignore[arg-type]
         if found is None:
             return
@@ -135,8 +136,12 @@ client is created on first use rather than at import.
             self.pending.setdefault(key, (node, client))
 
     def finish(self, ctx: LintContext) -> None:
-        creates = self.creates_at_import or any(
-            ctx.graph.import_time_chains(key) or ctx.graph.entrypoint_chain(key) for key in self.creator_functions
+        loops = ctx.loops
+        assert loops is not None
+        creates = any(not loops.kept_at_import(node) for node in self.creations_at_import) or any(
+            (ctx.graph.import_time_chains(key) or ctx.graph.entrypoint_chain(key))
+            and not all(loops.once_per_process(node, key) for node in nodes)
+            for key, nodes in self.creator_functions.items()
         )
         for node, client, fix, statement in self.at_import:
             if creates or client in ALWAYS:
