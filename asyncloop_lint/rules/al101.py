@@ -35,21 +35,31 @@ class ImportTimeAsyncioRun(Rule):
     needles = (RUNNER_NEEDLES,)
     candidates = r"run|run_until_complete|run_forever"
     what = """
-Checks for loop runners (`asyncio.run`, `asyncio.Runner(...).run`, `uvloop.run`,
-`loop.run_until_complete`, `loop.run_forever`) that execute when the module is imported:
-at module scope, in class bodies, decorators and default arguments, and in functions of the
-same module that those places call (followed transitively; the finding is reported at the
-import-time call and names the chain).
+Checks for loop runners that execute when the module is imported, at module scope, in class
+bodies, decorators and default arguments, and in functions of the same module that those
+places call (followed transitively; the finding is reported at the import-time call and
+names the chain):
 
-Code under `if __name__ == "__main__":`, in `__main__.py`, or inside `async def` is not
-import time.
+- `asyncio.run`, `asyncio.Runner(...).run` and `uvloop.run`, which close their loop;
+- `loop.run_until_complete` / `loop.run_forever` on a loop that is closed afterwards
+  (`loop.close()`), or on a new loop that is never set as current.
+
+Not reported: a run on the loop that is current and stays open — the loop
+`get_event_loop()` returns, the loop a get-or-create-and-set helper of the module returns, a
+loop passed to `set_event_loop()` and never closed. After `Mangum(app)` (0.21 and later set a
+current loop in the constructor and serve every invocation on it), running startup on that
+loop at import is the known lifespan-once workaround, not a hazard. Code under
+`if __name__ == "__main__":`, in `__main__.py`, or inside `async def` is not import time.
 """
     why = """
 `asyncio.run()` creates a loop, runs the coroutine, and closes the loop. Anything created
 during that run (connection pools, HTTP clients, futures) is bound to a loop that no longer
 exists, and the thread is left with no current event loop. ASGI adapters such as Mangum look
 the loop up when a request arrives and fail with
-`RuntimeError: There is no current event loop in thread 'MainThread'`.
+`RuntimeError: There is no current event loop in thread 'MainThread'`. A loop closed by hand
+after `run_until_complete` fails the same way ("Event loop is closed"), and a new loop that is
+never set as current leaves startup's resources on a loop that never serves: every request
+then runs on another one ("attached to a different loop").
 """
     example = """
 import asyncio
@@ -68,19 +78,25 @@ async def fetch_prompt() -> str:
 PROMPT_TEXT = runtime.run(fetch_prompt())
 """
     fix_safety = """
-A bare statement such as `asyncio.run(main())` is wrapped in an
-`if __name__ == "__main__":` guard; this fix is safe: the script still runs when executed,
-and importing the module no longer starts a loop.
+A bare statement such as `asyncio.run(main())` in a script — a module that nothing in the
+project imports (or one in a `scripts`/`bin` folder) and that builds no serving object (no
+ASGI app, Mangum adapter, Celery app or Lambda handler) — is wrapped in an
+`if __name__ == "__main__":` guard. This fix is safe: the script still runs when executed.
+In any other module a guard would stop the code from running when the module is imported
+(a Lambda handler module is imported, never run), so it is never offered there.
 
-A call whose value is used, `X = asyncio.run(coro)` (or `uvloop.run`), is rewritten to run
-the coroutine on the runtime module's persistent loop, `X = runtime.run(coro)`: the loop stays
-open and current, so resources created during import stay usable and ASGI adapters such as
-Mangum find it. This fix is unsafe: the loop is no longer closed after the call.
+Otherwise `asyncio.run(coro)` (or `uvloop.run`), whether its value is used or not, is rewritten
+to run the coroutine on the runtime module's persistent loop, `runtime.run(coro)`: it still runs
+at import, and the loop stays open and current, so resources created during import stay usable
+and ASGI adapters such as Mangum find it. This fix is unsafe: the loop is no longer closed
+after the call.
 
-With `fix-strategy = "lazy"`, when every use of `X` in the module is inside an `async def`,
-the value is computed lazily instead: `X = runtime.once(coro_factory)` and every use becomes
-`await X.get()`. Unsafe: `X` changes type for other modules that import it, and the work
-moves from import time to the first request.
+With `fix-strategy = "lazy"`, when every use of `X = asyncio.run(coro)` in the module is
+inside an `async def`, the value is computed lazily instead: `X = runtime.once(coro_factory)`
+and every use becomes `await X.get()`. Unsafe: `X` changes type for other modules that import
+it, and the work moves from import time to the first request.
+
+`run_until_complete`/`run_forever` on a closed or never-current loop have no automatic fix.
 """
     options = """
 - `runtime-import`: where fixes import the runtime module from (default

@@ -29,7 +29,10 @@ default arguments, and in functions of the same module that those places call (r
 the import-time call, naming the chain).
 
 Code inside `async def`, under `if __name__ == "__main__":` and in `__main__.py` is not
-import time.
+import time. Not reported either where a current loop is guaranteed, because the call then
+simply returns it on every Python version: after `set_event_loop(loop)`, after `Mangum(app)`
+(0.21 and later set a current loop in the constructor), after a call to a get-or-create-and-set
+helper of the module, and inside such a helper (its lookup falls back to setting a new loop).
 """
     why = """
 At import time no loop is running, so `get_event_loop()` falls back to the deprecated policy

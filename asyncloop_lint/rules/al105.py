@@ -164,6 +164,11 @@ class SyncGetEventLoopRun(Rule):
 Checks sync code that is not import time (functions, `__main__` blocks) for
 `asyncio.get_event_loop().run_until_complete(...)`, or `loop = asyncio.get_event_loop()`
 followed by `loop.run_until_complete(...)` / `loop.run_forever()`.
+
+Not reported where a current loop is guaranteed (after `set_event_loop(loop)`, `Mangum(app)` or
+a get-or-create-and-set helper, in the same function or at import time), nor in code gated to
+Pythons before 3.12 (`if sys.version_info < (3, 12):`), where the lookup is not deprecated.
+Invocation entrypoints include the `__call__` and `run` methods of Celery `Task` subclasses.
 """
     why = """
 Outside a running loop, `get_event_loop()` creates a loop as a deprecated side effect of the
@@ -194,9 +199,10 @@ def main() -> None:
     fix_safety = """
 When the loop is used for nothing but one `run_until_complete(coro)` (or the call is chained,
 `asyncio.get_event_loop().run_until_complete(coro)`), the fix rewrites it to
-`asyncio.run(coro)`. Inside an invocation entrypoint (or a function it calls) it runs the
-coroutine on the runtime module's persistent loop instead, `runtime.run(coro)`, so resources
-survive warm invocations. Both are unsafe: `asyncio.run()` closes its loop and clears the
+`asyncio.run(coro)`. Inside an invocation entrypoint (a Lambda handler, a request handler, a
+Celery task including `Task.__call__`/`run` of a `Task` subclass) or a function it calls, it
+never writes `asyncio.run` or a fresh loop: it runs the coroutine on the runtime module's
+persistent loop, `runtime.run(coro)`, so resources survive warm invocations. Both are unsafe: `asyncio.run()` closes its loop and clears the
 current loop when it returns, and the persistent loop is never closed. `run_forever()` has no
 automatic fix.
 """

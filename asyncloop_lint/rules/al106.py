@@ -28,7 +28,9 @@ Not reported: calls in the body of a `try` that catches `RuntimeError` (the usua
 `new_event_loop()`) or of a `with` that expects an error (`pytest.raises`, `assertRaises`,
 `contextlib.suppress(RuntimeError)`), sync functions nested in an `async def` (callbacks that run inside the
 loop), generator-based coroutines (`yield from`), calls after `asyncio.set_event_loop(loop)` in
-the same function (they return that loop), calls whose loop runs a coroutine (AL105) and calls reached at import time (AL102).
+the same function (they return that loop), calls after a get-or-create-and-set helper or
+`Mangum(app)` (in the same function, or at import time), code gated to Pythons before 3.12,
+calls whose loop runs a coroutine (AL105) and calls reached at import time (AL102).
 """
     why = """
 `get_event_loop()` returns the running loop only when called from a coroutine or a callback

@@ -31,8 +31,18 @@ are the functions a platform calls once per request:
 - module-level functions with the Lambda signature `(event, context)` (any parameter names
   for `handler`, `lambda_handler` and `main`);
 - functions listed in the `entrypoints` setting;
-- Celery tasks (`@app.task`, `@shared_task`), Flask and Quart routes (`@app.route`,
-  `@bp.get`, ...) and Django function views registered in a `urls.py` next to them.
+- Celery tasks (`@app.task`, `@shared_task`, the `__call__`/`run` methods of `Task`
+  subclasses), Flask, Quart and FastAPI sync routes (`@app.route`, `@bp.get`, ...), Django
+  function views registered in a `urls.py` next to them, Django and DRF class-based views'
+  handler methods, gRPC servicer methods. The app or router object may live in another module
+  of the project (`from worker.celery_app import app`).
+- the wrapper function of a decorator of the module applied to an entrypoint (a decorator
+  that runs every call of a task in `asyncio.run`).
+
+Not reported: a get-or-create-and-set fallback (`try: get_event_loop()` / `except RuntimeError:
+loop = new_event_loop(); set_event_loop(loop)`), whose loop is created once per process, set as
+current and reused. A fallback whose loop is closed at the end of the invocation, or never set
+as current, is reported: the next invocation creates another.
 """
     why = """
 Every request builds an event loop and tears it down again. Nothing bound to a loop survives
