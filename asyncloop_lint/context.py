@@ -171,7 +171,13 @@ class LintContext:
         self._source = source
         self._text: str | None = None
         self._qualified_names: dict[int, set[QualifiedName]] = {}
-        self.is_main_module = path.replace("\\", "/").rsplit("/", 1)[-1] == "__main__.py"
+        filename = path.replace("\\", "/").rsplit("/", 1)[-1]
+        # Files a tool executes as a program rather than imports: ``__main__.py``, and
+        # Alembic's ``env.py``, which ``alembic upgrade`` runs once per command (its async
+        # template calls ``asyncio.run()`` at the top level by design).
+        self.is_main_module = filename == "__main__.py" or (
+            filename == "env.py" and b"alembic" in (source if source is not None else module.code.encode())
+        )
         self.frames: list[Frame] = [Frame(MODULE, module)]
         self.statements: list[cst.CSTNode] = []
         self.main_guard_depth = 0

@@ -50,6 +50,18 @@ SERVING_CONSTRUCTORS = frozenset(
         "django.core.wsgi.get_wsgi_application",
     }
 )
+RUNTIME_ERROR_CATCHERS = frozenset({"builtins.RuntimeError", "builtins.Exception", "builtins.BaseException"})
+
+
+def catches_runtime_error(handler: libcst.ExceptHandler | libcst.ExceptStarHandler, ctx: LintContext) -> bool:
+    """The ``except`` clause catches ``RuntimeError`` (what a loop lookup raises)."""
+    kind = handler.type
+    if kind is None:
+        return True
+    kinds = [e.value for e in kind.elements] if isinstance(kind, cst.Tuple) else [kind]
+    return any(ctx.has_name(k, RUNTIME_ERROR_CATCHERS) for k in kinds)
+
+
 _WATCHED_ATTRS = frozenset({"set_event_loop"} | {name.rpartition(".")[2] for name in SERVING_CONSTRUCTORS})
 
 
@@ -98,6 +110,9 @@ class LoopModel:
         self.serving: list[libcst.Call] = []  # serving objects built at import time
         self._cond_depth = 0
         self._cond_base: list[int] = []
+        self._guarded_bodies: set[int] = set()
+        self._guards: list[int] = []  # ids of try bodies being visited that catch RuntimeError
+        self.guarded: set[int] = set()  # ids of calls in such a body
         self._ensures: dict[str, bool] = {}
 
     # ---- traversal hooks -------------------------------------------------------------------
@@ -127,6 +142,21 @@ class LoopModel:
     visit_ExceptHandler = visit_If  # type: ignore[assignment]
     leave_ExceptHandler = leave_If  # type: ignore[assignment]
 
+    def visit_Try(self, node: libcst.Try, ctx: LintContext) -> None:
+        if any(catches_runtime_error(handler, ctx) for handler in node.handlers):
+            self._guarded_bodies.add(id(node.body))
+
+    def visit_IndentedBlock(self, node: libcst.IndentedBlock, ctx: LintContext) -> None:
+        if id(node) in self._guarded_bodies:
+            self._guards.append(id(node))
+
+    def leave_IndentedBlock(self, node: libcst.IndentedBlock, ctx: LintContext) -> None:
+        if self._guards and self._guards[-1] == id(node):
+            self._guards.pop()
+
+    visit_SimpleStatementSuite = visit_IndentedBlock  # type: ignore[assignment]
+    leave_SimpleStatementSuite = leave_IndentedBlock  # type: ignore[assignment]
+
     def visit_Assign(self, node: libcst.Assign, ctx: LintContext) -> None:
         if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
             binding = Binding(len(self.order), node.value, self._conditional)
@@ -139,6 +169,8 @@ class LoopModel:
 
     def visit_Call(self, node: libcst.Call, ctx: LintContext) -> None:
         order = self.order[id(node)] = len(self.order)
+        if self._guards:
+            self.guarded.add(id(node))
         func = node.func
         if isinstance(func, cst.Attribute):
             if func.attr.value == "close" and isinstance(func.value, cst.Name) and not node.args:
@@ -180,6 +212,11 @@ class LoopModel:
             result = any(self.ensures_current(callee) for callee, _ in self.ctx.graph.edges.get(key, ()))
         self._ensures[key] = result
         return result
+
+    def get_or_create(self, getter: libcst.Call, key: str | None) -> bool:
+        """``get_event_loop()`` in a ``try`` that catches ``RuntimeError``, in a scope that sets
+        a loop as current (the fallback): the inline get-or-create-and-set."""
+        return id(getter) in self.guarded and bool(self.scope_of(key).sets)
 
     def guaranteed_before(self, key: str | None, node: libcst.CSTNode) -> bool:
         """A current loop is guaranteed at ``node`` in scope ``key``: something earlier in the

@@ -109,10 +109,10 @@ current) after import. Otherwise there is no automatic fix.
         loops = ctx.loops
         assert loops is not None
         for getter_call, getter, fix, statement in self.direct:
-            if not loops.guaranteed_before(None, getter_call):
+            if not (loops.guaranteed_before(None, getter_call) or loops.get_or_create(getter_call, None)):
                 ctx.report(self, getter_call, self.message(getter), fix, statement)
         for getter_call, getter, statement, target in self.assigned:
-            if not loops.guaranteed_before(None, getter_call):
+            if not (loops.guaranteed_before(None, getter_call) or loops.get_or_create(getter_call, None)):
                 ctx.report(self, getter_call, self.message(getter), self.assigned_fix(ctx, statement, target), statement)
         for key, getters in self.pending.items():
             if loops.ensures_current(key):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..diagnostic import UNSAFE
 from ..loopapi import LOOP_RUN_METHODS, loop_getter
+from ..loopmodel import RUNTIME_ERROR_CATCHERS, catches_runtime_error
 from ..rule import Fix, ImportRequest, Rule, cst
 from ._loopfix import (
     asyncio_run_func,
@@ -56,7 +57,7 @@ class LoopGetterUses:
 
     # ---- traversal -------------------------------------------------------------------
     def visit_try(self, node: cst.Try | cst.TryStar, ctx: LintContext) -> None:
-        if any(_catches_runtime_error(handler, ctx) for handler in node.handlers):
+        if any(catches_runtime_error(handler, ctx) for handler in node.handlers):
             self.guard_bodies[id(node.body)] = True
 
     def visit_with(self, node: cst.With, ctx: LintContext) -> None:
@@ -71,7 +72,7 @@ class LoopGetterUses:
                 self.guard_bodies[id(node.body)] = True
             elif ctx.has_name(func, {"pytest.raises"}) or (
                 ctx.has_name(func, {"contextlib.suppress"})
-                and any(ctx.has_name(arg.value, _RUNTIME_ERROR_CATCHERS) for arg in call.args)
+                and any(ctx.has_name(arg.value, RUNTIME_ERROR_CATCHERS) for arg in call.args)
             ):
                 self.guard_bodies[id(node.body)] = True
 
@@ -137,17 +138,6 @@ class LoopGetterUses:
         if call.function_key is not None and call.guarded and loops.ensures_current(call.function_key):
             return True
         return loops.guaranteed_before(call.function_key, call.node)
-
-
-def _catches_runtime_error(handler: cst.ExceptHandler | cst.ExceptStarHandler, ctx: LintContext) -> bool:
-    kind = handler.type
-    if kind is None:
-        return True
-    kinds = [e.value for e in kind.elements] if isinstance(kind, cst.Tuple) else [kind]
-    return any(ctx.has_name(k, _RUNTIME_ERROR_CATCHERS) for k in kinds)
-
-
-_RUNTIME_ERROR_CATCHERS = frozenset({"builtins.RuntimeError", "builtins.Exception", "builtins.BaseException"})
 
 
 class SyncGetEventLoopRun(Rule):
