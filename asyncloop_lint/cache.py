@@ -60,6 +60,19 @@ def _decode(item: list, filename: str) -> Diagnostic:
     return Diagnostic(code, name, message, filename, _loc(start), _loc(end), fix_info, noqa_row)
 
 
+def _unchanged(entry: list) -> bool:
+    """The other files an entry's findings were derived from are as they were."""
+    for dep in entry[5] if len(entry) == 6 else ():
+        try:
+            path, size, mtime = dep
+            st = os.stat(path)
+        except (OSError, TypeError, ValueError):
+            return False
+        if st.st_size != size or st.st_mtime_ns != mtime:
+            return False
+    return True
+
+
 class Cache:
     def __init__(self, directory: Path, settings_key: str) -> None:
         self.directory = directory
@@ -77,20 +90,20 @@ class Cache:
 
     def _entry(self, path: str) -> list | None:
         entry = self.entries.get(path)
-        if entry is None or (isinstance(entry, list) and len(entry) == 5):
+        if entry is None or (isinstance(entry, list) and len(entry) in (5, 6)):
             return entry
         del self.entries[path]  # damaged: lint the file again
         return None
 
     def lookup_stat(self, path: str, st: os.stat_result) -> FileResult | None:
         entry = self._entry(path)
-        if entry is not None and entry[0] == st.st_size and entry[1] == st.st_mtime_ns:
+        if entry is not None and entry[0] == st.st_size and entry[1] == st.st_mtime_ns and _unchanged(entry):
             return self._result(path, entry)
         return None
 
     def lookup_content(self, path: str, st: os.stat_result, digest: str) -> FileResult | None:
         entry = self._entry(path)
-        if entry is not None and entry[2] == digest:
+        if entry is not None and entry[2] == digest and _unchanged(entry):
             entry[0], entry[1] = st.st_size, st.st_mtime_ns
             self.dirty = True
             return self._result(path, entry)
@@ -105,10 +118,13 @@ class Cache:
             return None
 
     def store(self, path: str, st: os.stat_result, digest: str, result: FileResult) -> None:
-        if result.error or result.warning:
-            return
-        self.entries[path] = [st.st_size, st.st_mtime_ns, digest, [_encode(d) for d in result.diagnostics],
-                              list(result.lines) if result.diagnostics else None]
+        if result.error or result.warning or any(dep[0] == "*" for dep in result.depends):
+            return  # results that depend on the whole project are not kept
+        entry = [st.st_size, st.st_mtime_ns, digest, [_encode(d) for d in result.diagnostics],
+                 list(result.lines) if result.diagnostics else None]
+        if result.depends:
+            entry.append([list(dep) for dep in result.depends])
+        self.entries[path] = entry
         self.dirty = True
 
     def save(self) -> None:

@@ -186,6 +186,7 @@ class LintContext:
         self._bound_values: dict[int, cst.BaseExpression] = {}
         self._reported: set[tuple[str, int]] = set()
         self.loops: LoopModel | None = None  # set by the traversal when a rule asks for it
+        self.dependencies: set[str] = set()  # other files the findings depend on ("*": all)
         # Version gates: the exclusive upper bound of the Python versions the code being
         # visited runs on (``if sys.version_info < (3, 12):`` → (3, 12)), and the bound of
         # each call, name and attribute visited under one.
@@ -194,8 +195,22 @@ class LintContext:
 
     @property
     def project(self) -> ProjectIndex:
-        """The index of the file's project (other modules, scripts): see :mod:`.project`."""
+        """The index of the file's project (other modules, scripts): see :mod:`.project`.
+        Ask it through :meth:`object_kind` and :meth:`is_script`, which record what the
+        file's results then depend on (for the cache)."""
         return index_for(self.settings.project_root)
+
+    def object_kind(self, qualified: str) -> str | None:
+        """The constructor of a module-level object of another module of the project."""
+        kind, path = self.project.object_kind(qualified, self.path)
+        if path is not None:
+            self.dependencies.add(path)
+        return kind
+
+    def is_script(self) -> bool:
+        """Whether this module is run as a program (nothing in the project imports it)."""
+        self.dependencies.add("*")
+        return self.project.is_script(self.path)
 
     def ceiling(self, node: cst.CSTNode) -> tuple[int, int] | None:
         """The exclusive upper bound of the Python versions ``node`` runs on, if gated."""
@@ -594,7 +609,7 @@ def owner_kinds(ctx: LintContext, name: cst.Name) -> set[str]:
     if not kinds:
         for qualified in ctx.qualified_names(name):
             if qualified.source == QualifiedNameSource.IMPORT:
-                kind = ctx.project.object_kind(qualified.name, ctx.path)
+                kind = ctx.object_kind(qualified.name)
                 if kind is not None:
                     kinds.add(kind)
     return kinds

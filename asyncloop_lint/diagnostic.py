@@ -65,3 +65,6 @@ class FileResult:
     lines: tuple[str, ...] = field(default=(), compare=False)  # source lines, for reporters
     error: str | None = None  # the file could not be read or linted (exit code 2)
     warning: str | None = None  # e.g. a fix left out because it would not parse
+    # Other files the findings were derived from (the project index): (path, size, mtime_ns);
+    # a path of "*" means the whole project (not cacheable).
+    depends: tuple[tuple[str, int, int], ...] = field(default=(), compare=False)

@@ -7,6 +7,7 @@ reporter asks for them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
@@ -53,6 +54,7 @@ class Analysis:
     findings: list[Finding]  # unsuppressed, sorted by position
     positions: dict  # node -> CodeRange, for nodes of findings
     lines: list[str]
+    depends: tuple[tuple[str, int, int], ...] = ()
 
 
 def _syntax_error(path: str, source: bytes, exc: Exception) -> Diagnostic:
@@ -112,8 +114,9 @@ def analyze(
     module.visit(Traversal(ctx, rules, build_graph=any(getattr(r, "needs_call_graph", False) for r in rules)))
     for rule in rules:
         rule.finish(ctx)
+    depends = _dependencies(ctx.dependencies)
     if not ctx.findings:
-        return Analysis(module, [], {}, [])
+        return Analysis(module, [], {}, [], depends)
     positions = wrapper.resolve(PositionProvider)
     lines = ctx.text.splitlines()
     kept = []
@@ -125,7 +128,19 @@ def analyze(
         if not is_suppressed(finding.code, rows, lines):
             kept.append(finding)
     kept.sort(key=lambda f: (positions[f.node].start.line, positions[f.node].start.column, f.code))
-    return Analysis(module, kept, positions, lines)
+    return Analysis(module, kept, positions, lines, depends)
+
+
+def _dependencies(paths: set[str]) -> tuple[tuple[str, int, int], ...]:
+    """(path, size, mtime_ns) of each file the findings depend on, for the cache to check."""
+    found = []
+    for path in sorted(paths):
+        try:
+            st = os.stat(path) if path != "*" else None
+        except OSError:
+            continue
+        found.append((path, st.st_size, st.st_mtime_ns) if st is not None else ("*", 0, 0))
+    return tuple(found)
 
 
 def to_diagnostic(analysis: Analysis, finding: Finding, path: str, want_edits: bool) -> Diagnostic:
@@ -174,4 +189,4 @@ def lint_source(
         return FileResult(path, (_syntax_error(path, source, exc),), lines=lines)
     analysis = analyze(module, path, settings, rule_classes, source)
     diagnostics = tuple(to_diagnostic(analysis, f, path, want_edits) for f in analysis.findings)
-    return FileResult(path, diagnostics, lines=tuple(analysis.lines) if diagnostics else ())
+    return FileResult(path, diagnostics, lines=tuple(analysis.lines) if diagnostics else (), depends=analysis.depends)

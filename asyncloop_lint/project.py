@@ -107,13 +107,14 @@ class ProjectIndex:
         self._objects[path] = found
         return found
 
-    def object_kind(self, qualified: str, near: str) -> str | None:
-        """The constructor of the module-level object ``qualified`` (``pkg.mod.app``)."""
+    def object_kind(self, qualified: str, near: str) -> tuple[str | None, str | None]:
+        """The constructor of the module-level object ``qualified`` (``pkg.mod.app``), and
+        the file it was read from."""
         module, _, name = qualified.rpartition(".")
         if not module or not name:
-            return None
+            return None, None
         path = self.find_module(module, near)
-        return self.objects(path).get(name) if path is not None else None
+        return (self.objects(path).get(name), path) if path is not None else (None, None)
 
     # ---- scripts ------------------------------------------------------------------------------
     def imported_names(self) -> set[str]:

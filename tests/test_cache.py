@@ -99,3 +99,21 @@ def test_concurrent_runs_leave_a_valid_cache(tree):
     for file in cache_files(tree):
         assert len(json.loads(file.read_bytes())["files"]) == 10
     assert not list((tree / ".asyncloop_lint_cache").glob(".results-*"))
+
+
+def test_findings_that_depend_on_another_module_are_relinted_when_it_changes(tmp_path: Path) -> None:
+    """``@app.task`` is an entrypoint because ``app`` is a Celery app in another module: the
+    cached result of tasks.py depends on celery_app.py, and a warm run must notice its edit."""
+    (tmp_path / "celery_app.py").write_text("from celery import Celery\n\napp = Celery('jobs')\n")
+    (tmp_path / "tasks.py").write_text(
+        "import asyncio\n\nfrom celery_app import app\n\n\nasync def job():\n    pass\n\n\n"
+        "@app.task\ndef run_job():\n    return asyncio.run(job())\n"
+    )
+    cold, code, _, _ = run(tmp_path, "--output-format", "concise", "--select", "AL201", ".")
+    assert code == 1 and "AL201" in cold
+    warm, code, libcst, _ = run(tmp_path, "--output-format", "concise", "--select", "AL201", ".")
+    assert (warm, code, libcst) == (cold, 1, False)  # replayed from the cache
+    time.sleep(0.01)
+    (tmp_path / "celery_app.py").write_text("class Registry:\n    def task(self, f):\n        return f\n\napp = Registry()\n")
+    after, code, libcst, _ = run(tmp_path, "--output-format", "concise", "--select", "AL201", ".")
+    assert code == 0 and "AL201" not in after and libcst  # linted again, and no longer a task

@@ -161,7 +161,7 @@ it, and the work moves from import time to the first request.
     def is_script(ctx: LintContext) -> bool:
         """A module run as a program, that nothing imports and that builds no serving object:
         the only place a ``__main__`` guard keeps the code running when it should."""
-        return not ctx.loops.builds_serving_object and ctx.project.is_script(ctx.path)  # type: ignore[union-attr]
+        return not ctx.loops.builds_serving_object and ctx.is_script()  # type: ignore[union-attr]
 
     @staticmethod
     def message(runner: str, hazard: str = "closes", chain: list[str] | None = None) -> str:
