@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import libcst as cst
-import libcst.matchers as m
 from libcst.metadata import QualifiedName, QualifiedNameSource, Scope
 
 from .loopmodel import LoopModel
@@ -26,16 +25,31 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MODULE, CLASS, FUNCTION, LAMBDA = "module", "class", "function", "lambda"
 
-MAIN_GUARD = m.If(
-    test=m.Comparison(
-        left=m.Name("__name__"),
-        comparisons=[m.ComparisonTarget(m.Equal(), m.SimpleString('"__main__"') | m.SimpleString("'__main__'"))],
+_MAIN = frozenset({'"__main__"', "'__main__'"})
+
+
+def is_main_guard(node: cst.If) -> bool:
+    """``if __name__ == "__main__":`` (either way round). Plain checks: matching with
+    ``libcst.matchers`` would cost its import (a sixth of a short run) for one pattern."""
+    test = node.test
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return False
+    target = test.comparisons[0]
+    if not isinstance(target.operator, cst.Equal):
+        return False
+    sides = (test.left, target.comparator)
+    return any(
+        isinstance(a, cst.Name) and a.value == "__name__" and isinstance(b, cst.SimpleString) and b.value in _MAIN
+        for a, b in (sides, sides[::-1])
     )
-    | m.Comparison(
-        left=m.SimpleString('"__main__"') | m.SimpleString("'__main__'"),
-        comparisons=[m.ComparisonTarget(m.Equal(), m.Name("__name__"))],
-    )
-)
+
+
+def _simple_callee(func: cst.BaseExpression) -> bool:
+    """``f``, ``obj.f``, and (for decorators with arguments) ``f(...)``/``obj.f(...)``."""
+    if isinstance(func, cst.Call):
+        func = func.func
+    return isinstance(func, cst.Name) or (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name))
+
 
 # Lambda-style handler names whose two parameters may have any names.
 LAMBDA_HANDLER_NAMES = frozenset({"handler", "lambda_handler", "main"})
@@ -453,7 +467,7 @@ class Traversal(cst.CSTVisitor):
         elif type_name == "Lambda":
             self._body_frames[id(node.body)] = Frame(LAMBDA, node)  # type: ignore[attr-defined]
         elif type_name == "If":
-            if m.matches(node, MAIN_GUARD):
+            if is_main_guard(node):  # type: ignore[arg-type]
                 self._guard_bodies.add(id(node.body))  # type: ignore[attr-defined]
             else:
                 self._gate(node)  # type: ignore[arg-type]
@@ -529,7 +543,7 @@ class Traversal(cst.CSTVisitor):
         self._body_frames[id(node.body)] = Frame(FUNCTION, node, key, is_async)
 
     def _record_call(self, node: cst.Call | cst.Decorator, func: cst.BaseExpression) -> None:
-        if not m.matches(func, m.Name() | m.Attribute(value=m.Name()) | m.Call(func=m.Name() | m.Attribute(value=m.Name()))):
+        if not _simple_callee(func):
             return
         target = func.func if isinstance(func, cst.Call) else func  # `@decorator(args)`
         names = tuple(
