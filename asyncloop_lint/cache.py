@@ -14,21 +14,11 @@ import os
 from pathlib import Path
 
 from . import __version__
+from .replay import code_fingerprint
 from .diagnostic import Diagnostic, Edit, FileResult, FixInfo, Location
 
 DEFAULT_DIR = ".asyncloop_lint_cache"
 FORMAT = 1
-
-
-def code_fingerprint() -> str:
-    """Size and mtime of the linter's own modules: results go stale when a rule changes, even
-    between releases (in a development checkout)."""
-    package = Path(__file__).resolve().parent
-    parts = []
-    for path in sorted([*package.glob("*.py"), *package.glob("rules/*.py")]):
-        st = path.stat()
-        parts.append(f"{path.name}:{st.st_size}:{st.st_mtime_ns}")
-    return hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
 
 
 def content_hash(source: bytes) -> str:
@@ -58,6 +48,14 @@ def _decode(item: list, filename: str) -> Diagnostic:
         edits = None if fix[2] is None else tuple(Edit(c, _loc(a), _loc(b)) for c, a, b in fix[2])
         fix_info = FixInfo(fix[0], fix[1], edits)
     return Diagnostic(code, name, message, filename, _loc(start), _loc(end), fix_info, noqa_row)
+
+
+def _trusted_mtime(st: os.stat_result) -> int:
+    """The file's mtime, or -1 when it is too recent to tell a later edit in the same clock
+    tick apart (the next run then compares content hashes instead)."""
+    import time
+
+    return st.st_mtime_ns if st.st_mtime_ns < time.time_ns() - 2_000_000_000 else -1
 
 
 def _unchanged(entry: list) -> bool:
@@ -104,7 +102,7 @@ class Cache:
     def lookup_content(self, path: str, st: os.stat_result, digest: str) -> FileResult | None:
         entry = self._entry(path)
         if entry is not None and entry[2] == digest and _unchanged(entry):
-            entry[0], entry[1] = st.st_size, st.st_mtime_ns
+            entry[0], entry[1] = st.st_size, _trusted_mtime(st)
             self.dirty = True
             return self._result(path, entry)
         return None
@@ -120,7 +118,7 @@ class Cache:
     def store(self, path: str, st: os.stat_result, digest: str, result: FileResult) -> None:
         if result.error or result.warning or any(dep[0] == "*" for dep in result.depends):
             return  # results that depend on the whole project are not kept
-        entry = [st.st_size, st.st_mtime_ns, digest, [_encode(d) for d in result.diagnostics],
+        entry = [st.st_size, _trusted_mtime(st), digest, [_encode(d) for d in result.diagnostics],
                  list(result.lines) if result.diagnostics else None]
         if result.depends:
             entry.append([list(dep) for dep in result.depends])

@@ -185,6 +185,16 @@ def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
             directory = Path(options["cache_dir"] or Path(settings.project_root) / DEFAULT_DIR)
             cache = Cache(directory, f"{settings.fingerprint()}|edits={run_options.want_edits}")
         results, originals = run_files(files, lambda p: discovery.relpath(Path(p)), settings, run_options, cache)
+        if cache is not None:
+            from . import replay
+
+            replay.note(
+                cache_dir=str(cache.directory),
+                files=[*files, *(dep[0] for r in results for dep in r.depends), *filter(None, [settings.config_file])],
+                dirs=discovery.walked,
+                ancestors=discovery.ancestors,
+                replayable=not errors and not any(dep[0] == "*" for r in results for dep in r.depends),
+            )
 
     diff_found = False
     for result in results:

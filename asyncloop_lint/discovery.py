@@ -75,6 +75,8 @@ class Discovery:
         # A pattern that is a plain name matches that name anywhere: a set lookup, no regex.
         self.excluded_names = frozenset(p for p in patterns if _PLAIN_NAME.match(p))
         self.excludes = _Ignore(self.root.resolve(), tuple(p for p in patterns if not _PLAIN_NAME.match(p)))
+        self.walked: list[Path] = []  # every folder scanned
+        self.ancestors: list[Path] = []  # the folders above the named paths
 
     def relpath(self, path: Path) -> str:
         try:
@@ -103,6 +105,7 @@ class Discovery:
                 errors.append(f"{raw}: No such file or directory")
                 continue
             root = path.resolve()
+            self.ancestors += root.parents if path.is_dir() else [root.parent, *root.parent.parents]
             ancestors = []
             if self.settings.respect_gitignore:
                 ancestors = _ancestor_gitignores(root if path.is_dir() else root.parent)
@@ -129,6 +132,7 @@ class Discovery:
         stack = [(top, os.path.normpath(shown), inherited)]
         while stack:
             directory, shown_dir, ignores = stack.pop()
+            self.walked.append(directory)
             ignores = ignores + self._dir_ignores(directory)
             try:
                 entries = sorted(os.scandir(directory), key=lambda e: e.name)
