@@ -187,6 +187,10 @@ def lint_source(
             return FileResult(path)
         lines = tuple(source.decode("utf-8", "replace").splitlines())
         return FileResult(path, (_syntax_error(path, source, exc),), lines=lines)
-    analysis = analyze(module, path, settings, rule_classes, source)
+    return result_from(analyze(module, path, settings, rule_classes, source), path, want_edits)
+
+
+def result_from(analysis: Analysis, path: str, want_edits: bool) -> FileResult:
+    """The file's result from its analysis (also the fixer's last pass: no second lint)."""
     diagnostics = tuple(to_diagnostic(analysis, f, path, want_edits) for f in analysis.findings)
     return FileResult(path, diagnostics, lines=tuple(analysis.lines) if diagnostics else (), depends=analysis.depends)

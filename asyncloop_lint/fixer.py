@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from .diagnostic import SAFE, Edit, Location
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .engine import Analysis
     import libcst as cst
 
     from .config import Settings
@@ -91,6 +92,9 @@ class FixOutcome:
     source: bytes  # the fixed source (unchanged when nothing applied or on error)
     fixed_count: int
     error: str | None = None
+    # The last pass's analysis of ``source`` when it found nothing more to fix: what linting
+    # ``source`` would give, so the caller need not parse and lint it again.
+    analysis: Analysis | None = None
 
 
 def _overlaps(a: tuple[Any, Any], b: tuple[Any, Any]) -> bool:
@@ -116,12 +120,14 @@ def fix_source(
     codes = settings.codes_for(relpath if relpath is not None else path)
     current = source
     fixed = 0
+    module = None  # the parse of ``current``, when the previous pass made it
+    final = None
     for _ in range(MAX_PASSES):
         rule_classes = selected_rules(codes, current)
         if not rule_classes:
             break
         try:
-            module = parse(current)
+            module = module if module is not None else parse(current)
         except Exception:  # noqa: BLE001 - the linter reports AL000; nothing to fix
             break
         analysis = analyze(module, path, settings, rule_classes, current)
@@ -137,13 +143,15 @@ def fix_source(
             chosen.append(fix)
             spans.append(span)
         if not chosen:
+            final = analysis
             break
         new_module = apply_fixes(module, chosen)
         new_source = new_module.bytes
         if new_source == current:
+            final = analysis
             break
         try:
-            parse(new_source)
+            module = parse(new_source)  # checks it parses, and is the next pass's tree
             compile(new_module.code, path, "exec", dont_inherit=True)
         except Exception as exc:  # noqa: BLE001
             codes_tried = ", ".join(sorted({f.code for f in analysis.findings if f.fix in chosen}))
@@ -154,7 +162,7 @@ def fix_source(
         current = new_source
     else:
         return FixOutcome(source, 0, f"fixes did not converge after {MAX_PASSES} passes; file left unchanged")
-    return FixOutcome(current, fixed)
+    return FixOutcome(current, fixed, analysis=final)
 
 
 def write_atomic(path: str, data: bytes) -> None:

@@ -43,21 +43,25 @@ class Options:
 
 def process(job: Job, settings: Settings, options: Options) -> FileResult:
     """Lint (and in fix/diff mode, fix) one file. Errors become values, never tracebacks."""
-    from .engine import lint_source
+    from .engine import lint_source, result_from
 
     try:
         source = job.source
         fixed_source = None
         fixed_count = 0
         error = None
+        analysis = None
         if options.mode in (FIX, DIFF):
             from .fixer import fix_source
 
             outcome = fix_source(source, job.path, settings, unsafe=options.unsafe_fixes, relpath=job.relpath)
-            error = outcome.error
+            error, analysis = outcome.error, outcome.analysis
             if outcome.source != source:
                 fixed_source, fixed_count, source = outcome.source, outcome.fixed_count, outcome.source
-        result = lint_source(source, job.path, settings, want_edits=options.want_edits, relpath=job.relpath)
+        if analysis is not None:  # the fixer's last pass linted the final source already
+            result = result_from(analysis, job.path, options.want_edits)
+        else:
+            result = lint_source(source, job.path, settings, want_edits=options.want_edits, relpath=job.relpath)
         return replace(result, fixed_source=fixed_source, fixed_count=fixed_count, warning=error)
     except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the run
         detail = traceback.format_exception_only(type(exc), exc)[-1].strip()

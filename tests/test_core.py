@@ -116,3 +116,34 @@ def test_fix_that_never_converges_leaves_the_file_untouched(only):
     source = b"import asyncio\nX = 1\n"
     outcome = fixer.fix_source(source, "mod.py", AL101, unsafe=True)
     assert outcome.source == source and "did not converge" in outcome.error
+
+
+def test_fix_path_parses_once_per_pass_and_does_not_lint_again(monkeypatch):
+    """One fix applied: pass 1 parses and lints; its fixed tree (parsed once, to check it) is
+    pass 2's tree, and pass 2's analysis is the file's result: two parses, two analyses."""
+    from asyncloop_lint import engine, runner
+    from asyncloop_lint.config import Settings
+
+    counts = {"parse": 0, "analyze": 0}
+    real_parse, real_analyze = engine.parse, engine.analyze
+
+    def parse(source):
+        counts["parse"] += 1
+        return real_parse(source)
+
+    def analyze(*args, **kwargs):
+        counts["analyze"] += 1
+        return real_analyze(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "parse", parse)
+    monkeypatch.setattr(engine, "analyze", analyze)
+    source = (
+        b"import asyncio\n\n\nasync def main():\n    loop = asyncio.get_event_loop()\n    return loop\n\n\n"
+        b"def sync_lookup():\n    return asyncio.get_event_loop()  # not AL103: keeps the file a candidate\n"
+    )
+    settings = Settings(codes=frozenset({"AL103"}))
+    options = runner.Options(mode=runner.FIX)
+    result = runner.process(runner.Job("app.py", "app.py", source), settings, options)
+    assert result.fixed_count == 1 and b"get_running_loop" in result.fixed_source
+    assert result.diagnostics == ()
+    assert counts == {"parse": 2, "analyze": 2}
