@@ -132,13 +132,16 @@ it, and the work moves from import time to the first request.
             if hazard is None:
                 continue
             fix = None
+            script = self.is_script(ctx)
             if runner in CLOSING_RUNNERS:
-                fix = guard if guard is not None and self.is_script(ctx) else lazy or value
-            ctx.report(self, node, self.message(runner, hazard), fix, statement)
+                fix = guard if guard is not None and script else lazy or value
+            ctx.report(self, node, self.message(runner, "script" if script else hazard), fix, statement)
         for key, candidates in self.pending.items():
             for node, runner in candidates:
                 hazard = self.hazard(node, runner, key, ctx)
                 if hazard is not None:
+                    if self.is_script(ctx):
+                        hazard = "script"
                     ctx.report_at_import_time_calls(
                         self, key, lambda chain, runner=runner, hazard=hazard: self.message(runner, hazard, chain)
                     )
@@ -166,6 +169,11 @@ it, and the work moves from import time to the first request.
     @staticmethod
     def message(runner: str, hazard: str = "closes", chain: list[str] | None = None) -> str:
         where = f" through {describe_chain(chain)}" if chain else ""
+        if hazard == "script":
+            return (
+                f"`{runner}()` runs at the top level of a script{where} with no "
+                '`if __name__ == "__main__":` guard: importing the module (a test, a tool) runs the program'
+            )
         if hazard == "closed":
             return (
                 f"`{runner}()` runs at import time{where} on a loop that is closed afterwards: resources "

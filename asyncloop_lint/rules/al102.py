@@ -126,8 +126,8 @@ current) after import. Otherwise there is no automatic fix.
     def message(getter: str, chain: list[str] | None = None) -> str:
         where = f" through {describe_chain(chain)}" if chain else ""
         return (
-            f"`{getter}()` runs at import time{where}: no loop is running, so it is deprecated "
-            "(3.14 raises) and the loop it returns is not the one that will run the app"
+            f"`{getter}()` runs at import time{where}, before anything here sets a current loop: "
+            "3.12 and 3.13 warn and create one as a side effect, 3.14 raises `RuntimeError`"
         )
 
     def chained_fix(self, getter_call: cst.Call, ctx: LintContext) -> Fix | None:
