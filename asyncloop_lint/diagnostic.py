@@ -65,3 +65,5 @@ class FileResult:
     lines: tuple[str, ...] = field(default=(), compare=False)  # source lines, for reporters
     error: str | None = None  # the file could not be read or linted (exit code 2)
     warning: str | None = None  # e.g. a fix left out because it would not parse
+    runtime_module: str | None = None  # the fixes added an import of the runtime module ...
+    runtime_file: str | None = None  # ... vendored in this project file (None: installed)

@@ -50,6 +50,7 @@ def process(job: Job, settings: Settings, options: Options) -> FileResult:
         fixed_source = None
         fixed_count = 0
         error = None
+        runtime: tuple[str | None, str | None] = (None, None)
         if options.mode in (FIX, DIFF):
             from .fixer import fix_source
 
@@ -57,8 +58,12 @@ def process(job: Job, settings: Settings, options: Options) -> FileResult:
             error = outcome.error
             if outcome.source != source:
                 fixed_source, fixed_count, source = outcome.source, outcome.fixed_count, outcome.source
+                runtime = (outcome.runtime_module, outcome.runtime_file)
         result = lint_source(source, job.path, settings, want_edits=options.want_edits, relpath=job.relpath)
-        return replace(result, fixed_source=fixed_source, fixed_count=fixed_count, warning=error)
+        return replace(
+            result, fixed_source=fixed_source, fixed_count=fixed_count, warning=error,
+            runtime_module=runtime[0], runtime_file=runtime[1],
+        )
     except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the run
         detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return FileResult(job.path, error=f"internal error while linting: {detail}")
