@@ -217,7 +217,7 @@ def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
     report_stream = sys.stderr if (stdin_mode and mode == FIX) else sys.stdout
     if mode != DIFF:
         _report(results, output_format, options, mode, report_stream)
-    human = output_format in ("full", "concise") and not options["quiet"] and not options["output_file"]
+    human = mode != DIFF and output_format in ("full", "concise") and not options["quiet"] and not options["output_file"]
     for note in runtime_notes:
         click.echo(note, file=report_stream if human else sys.stderr)
     remaining = sum(len(r.diagnostics) for r in results)

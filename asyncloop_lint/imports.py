@@ -256,7 +256,7 @@ class _Placement:
         if start < len(body):
             following = body[start]
             before = _blank_prefix(following.leading_lines)
-            new = statement.with_changes(leading_lines=_blanks(max(before, 1) if start else 0))
+            new = statement.with_changes(leading_lines=_blanks(1 if start else 0))
             following = _with_blank_prefix(following, max(before if not start else 0, _blank_lines_before(following)))
             return [*body[:start], new, following, *body[start + 1 :]]
         return [*body, statement.with_changes(leading_lines=_blanks(1 if start else 0))]

@@ -173,6 +173,8 @@ def write_runtime(destination: str) -> tuple[Path, str | None]:
         except OSError as exc:
             raise VendorError(f"cannot create the folder {destination}: {exc.strerror or exc}") from None
         target = target / DEFAULT_FILENAME
+    elif target.exists():
+        pass  # a file: replaced below only when it is a vendored runtime
     elif target.suffix != ".py":
         raise VendorError(
             f"{destination} does not exist; end it with `{os.sep}` to create that folder, "
