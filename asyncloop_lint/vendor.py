@@ -1,19 +1,25 @@
 """The runtime as a file of the user's project: where fixes put it, and how it is written.
 
 Fixes never make an application depend on the linter. By default the runtime module is
-vendored into the project the first time a fix needs it, as ``asyncloop_runtime.py``:
+vendored into the project the first time a fix needs it, as ``asyncloop_runtime.py``, once
+per *import root* (the folder Python imports a file from: the parent of its top-level
+package, or its own folder when it is in no package), because two copies imported by one
+process would run two event loops:
 
-- a file inside a package (a folder with ``__init__.py``) gets it in its *top-level* package,
-  imported relatively (``from . import asyncloop_runtime as runtime``, ``from .. import ...``),
-  so it ships with the package however the package is deployed;
-- a file outside any package (a Lambda ``app.py``, a script) gets it beside itself, imported as
-  a top-level module (``import asyncloop_runtime as runtime``): the folder of such a file is
-  what Python puts on ``sys.path``.
+- when the import root has a main package (one named like ``[project] name`` in
+  ``pyproject.toml``, or the only package of a folder that holds no modules, as ``src/``
+  does), the runtime goes into that package: files inside it import it relatively
+  (``from . import asyncloop_runtime as runtime``, ``from .. import ...``), so it ships with
+  the package however that is deployed; other files there import it from the package;
+- otherwise (a Lambda task root, a Django project, a folder of scripts) it goes into the
+  import root itself and is imported as a top-level module
+  (``import asyncloop_runtime as runtime``): that folder is what Python puts on ``sys.path``.
 
-With ``runtime-import = "a.b.name"`` fixes import that module instead; when its package ``a.b``
-is a folder of the project (under the project root or ``src/``) and the module is missing, it
-is written there. A module that is not in the project (``asyncloop_lint.runtime``, a package of
-your own installed from an index) is imported as configured and never written.
+A copy that is already there wins over both. With ``runtime-import = "a.b.name"`` fixes
+import that module instead; when its package ``a.b`` is a folder of the project (under the
+project root, ``src/`` or the import root) and the module is missing, it is written there. A
+module that is not in the project (``asyncloop_lint.runtime``, a package of your own
+installed from an index) is imported as configured and never written.
 
 Kept free of libcst: the CLI and the fixer's workers use it.
 """
@@ -94,9 +100,14 @@ def locate(path: str, configured: str | None, project_root: str) -> RuntimeLocat
     file = _file_path(path)
     packages = _packages_above(file.parent)
     if configured is None:
-        if not packages:
-            return RuntimeLocation(MODULE, str(file.parent / DEFAULT_FILENAME))
-        return RuntimeLocation("." * len(packages) + MODULE, str(packages[-1] / DEFAULT_FILENAME))
+        root = packages[-1].parent if packages else file.parent
+        main = _main_package(root, project_root)
+        if main is None:
+            return RuntimeLocation(MODULE, str(root / DEFAULT_FILENAME))
+        target = str(root / main / DEFAULT_FILENAME)
+        if packages and packages[-1].name == main:
+            return RuntimeLocation("." * len(packages) + MODULE, target)
+        return RuntimeLocation(f"{main}.{MODULE}", target)
     *parents, last = configured.split(".")
     root = packages[-1].parent if packages else file.parent
     for base in dict.fromkeys((Path(project_root), Path(project_root) / "src", root)):
@@ -110,6 +121,40 @@ def locate(path: str, configured: str | None, project_root: str) -> RuntimeLocat
     if not parents:
         return RuntimeLocation(configured, str(root / f"{last}.py"))
     return RuntimeLocation(configured, None)
+
+
+def _main_package(root: Path, project_root: str) -> str | None:
+    """The package of ``root`` that holds the runtime, or None for ``root`` itself."""
+    if (root / DEFAULT_FILENAME).is_file():
+        return None
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:
+        return None
+    packages = [e.name for e in entries if e.name.isidentifier() and (e / "__init__.py").is_file()]
+    for name in packages:
+        if is_vendored_runtime(root / name / DEFAULT_FILENAME):
+            return name
+    wanted = _project_name(project_root)
+    if wanted in packages:
+        return wanted
+    modules = [e for e in entries if e.suffix == ".py" and e.name not in ("setup.py", "conftest.py", "noxfile.py")]
+    if len(packages) == 1 and not modules:
+        return packages[0]
+    return None
+
+
+def _project_name(project_root: str) -> str | None:
+    """``[project] name`` of the project's pyproject.toml, spelled as an import name."""
+    pyproject = Path(project_root) / "pyproject.toml"
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except (OSError, UnicodeError):
+        return None
+    import re
+
+    found = re.search(r'(?ms)^\[project\][^\[]*?^name\s*=\s*["\']([^"\']+)["\']', text)
+    return found.group(1).lower().replace("-", "_").replace(".", "_") if found else None
 
 
 def ensure_runtime(file: str) -> bool:

@@ -56,10 +56,10 @@ import importlib.util
 import json
 import sys
 
-task_root, module_name = sys.argv[1], sys.argv[2]
+task_root, module_name, common_name = sys.argv[1:4]
 sys.path.insert(0, task_root)
 absent = [name for name in {absent!r} if importlib.util.find_spec(name) is None]
-import common
+common = importlib.import_module(common_name)
 
 try:
     module = importlib.import_module(module_name)
@@ -95,22 +95,29 @@ def app_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return python
 
 
-def _task_root(tmp_path: Path) -> Path:
-    """A Lambda task root: the seed app at the top, the same app in a package, shared code."""
-    root = tmp_path / "task"
-    (root / "service").mkdir(parents=True)
-    shutil.copy(APPS / "seed_app.py", root / "app.py")
-    shutil.copy(APPS / "common.py", root / "common.py")
-    (root / "service" / "__init__.py").write_text("")
-    (root / "service" / "api.py").write_text(textwrap.dedent(PACKAGE_API).lstrip())
-    return root
+def _task_roots(tmp_path: Path) -> tuple[Path, Path]:
+    """Two Lambda task roots. ``flat``: the seed app at the top, the same app in a package
+    ``service`` beside it, shared code (one runtime copy at the root serves both). ``package``:
+    nothing but a package ``service`` (the runtime goes into it, imported relatively)."""
+    flat = tmp_path / "flat"
+    (flat / "service").mkdir(parents=True)
+    shutil.copy(APPS / "seed_app.py", flat / "app.py")
+    shutil.copy(APPS / "common.py", flat / "common.py")
+    (flat / "service" / "__init__.py").write_text("")
+    (flat / "service" / "api.py").write_text(textwrap.dedent(PACKAGE_API).lstrip())
+    package = tmp_path / "package"
+    shutil.copytree(flat / "service", package / "service")
+    shutil.copy(APPS / "common.py", package / "service" / "common.py")
+    api = package / "service" / "api.py"
+    api.write_text(api.read_text().replace("from common import", "from .common import"))
+    return flat, package
 
 
-def _drive(python: Path, root: Path, module: str) -> dict:
+def _drive(python: Path, root: Path, module: str, common: str = "common") -> dict:
     driver = root.parent / "driver.py"
     driver.write_text(textwrap.dedent(DRIVER.format(absent=LINTER_DEPENDENCIES)).lstrip())
     done = subprocess.run(
-        [str(python), "-I", "-W", "error::DeprecationWarning", str(driver), str(root), module],
+        [str(python), "-I", "-W", "error::DeprecationWarning", str(driver), str(root), module, common],
         capture_output=True, text=True, cwd=root.parent, timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -118,26 +125,29 @@ def _drive(python: Path, root: Path, module: str) -> dict:
 
 
 def test_fixed_seed_apps_run_under_real_mangum_without_the_linter(app_venv: Path, tmp_path: Path) -> None:
-    root = _task_root(tmp_path)
+    flat, package = _task_roots(tmp_path)
     # Unfixed, the environment's Mangum fails the way the seed describes.
-    before = _drive(app_venv, root, "app")
+    before = _drive(app_venv, flat, "app")
     assert sorted(before["absent"]) == sorted(LINTER_DEPENDENCIES)
     # (the pool is bound to the loop asyncio.run() closed: every request is a 500 or raises)
     assert not [c for c in before["calls"] if c.get("status") == 200], before
 
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
     fixed = subprocess.run(
-        [sys.executable, "-m", "asyncloop_lint", "--isolated", "--no-cache", "--fix", "--unsafe-fixes", str(root)],
+        [sys.executable, "-m", "asyncloop_lint", "--isolated", "--no-cache", "--fix", "--unsafe-fixes", str(flat), str(package)],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
     )
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    assert "import asyncloop_runtime as runtime\n" in (root / "app.py").read_text()
-    assert "from . import asyncloop_runtime as runtime\n" in (root / "service" / "api.py").read_text()
-    assert (root / "asyncloop_runtime.py").is_file() and (root / "service" / "asyncloop_runtime.py").is_file()
+    assert "import asyncloop_runtime as runtime\n" in (flat / "app.py").read_text()
+    assert "import asyncloop_runtime as runtime\n" in (flat / "service" / "api.py").read_text()
+    assert "from . import asyncloop_runtime as runtime\n" in (package / "service" / "api.py").read_text()
+    vendored = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("asyncloop_runtime.py"))
+    assert vendored == [str(Path("flat/asyncloop_runtime.py")), str(Path("package/service/asyncloop_runtime.py"))]
     assert fixed.stdout.count("Added ") == 2
 
-    for module in ("app", "service.api"):
-        outcome = _drive(app_venv, root, module)
+    for root, module, common in ((flat, "app", "common"), (flat, "service.api", "common"),
+                                 (package, "service.api", "service.common")):
+        outcome = _drive(app_venv, root, module, common)
         assert "import_error" not in outcome, outcome
         assert sorted(outcome["absent"]) == sorted(LINTER_DEPENDENCIES)
         assert outcome["loaded"] == []

@@ -164,3 +164,58 @@ def test_write_runtime_creates_a_folder_named_with_a_trailing_separator(tmp_path
     # Written again over its own earlier copy: fine.
     again = cli("--write-runtime", str(Path("src/newpkg/asyncloop_runtime.py")), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
+
+
+# ---- where the runtime goes: layouts -> (module as imported, file) -----------------------------
+
+LAYOUTS = [
+    pytest.param({"app.py", "common.py"}, "app.py", None, ("asyncloop_runtime", "asyncloop_runtime.py"), id="lambda-task-root"),
+    pytest.param(
+        {"app.py", "service/__init__.py", "service/api.py"}, "service/api.py", None,
+        ("asyncloop_runtime", "asyncloop_runtime.py"), id="package-beside-modules-shares-the-root-copy",
+    ),
+    pytest.param(
+        {"src/shop/__init__.py", "src/shop/api/__init__.py", "src/shop/api/app.py"}, "src/shop/api/app.py", None,
+        ("..asyncloop_runtime", "src/shop/asyncloop_runtime.py"), id="src-layout-in-package",
+    ),
+    pytest.param(
+        {"manage.py", "mysite/__init__.py", "shop/__init__.py", "shop/views.py"}, "shop/views.py", None,
+        ("asyncloop_runtime", "asyncloop_runtime.py"), id="django-project-one-copy-for-all-apps",
+    ),
+    pytest.param(
+        {"pyproject.toml", "worker/__init__.py", "worker/tasks.py", "tests/__init__.py", "tests/test_tasks.py"},
+        "tests/test_tasks.py", None, ("worker.asyncloop_runtime", "worker/asyncloop_runtime.py"),
+        id="project-name-picks-the-main-package",
+    ),
+    pytest.param(
+        {"pyproject.toml", "worker/__init__.py", "worker/tasks.py", "tests/__init__.py"},
+        "worker/tasks.py", None, (".asyncloop_runtime", "worker/asyncloop_runtime.py"), id="main-package-relative",
+    ),
+    pytest.param(
+        {"src/asyncloop_runtime.py", "src/shop/__init__.py", "src/shop/app.py"}, "src/shop/app.py", None,
+        ("asyncloop_runtime", "src/asyncloop_runtime.py"), id="existing-root-copy-wins",
+    ),
+    pytest.param(
+        {"app.py", "svc/__init__.py", "svc/asyncloop_runtime.py"}, "app.py", None,
+        ("svc.asyncloop_runtime", "svc/asyncloop_runtime.py"), id="existing-package-copy-wins",
+    ),
+    pytest.param(
+        {"src/shop/__init__.py", "src/shop/app.py"}, "src/shop/app.py", "shop.rt", ("shop.rt", "src/shop/rt.py"),
+        id="configured-in-project",
+    ),
+    pytest.param({"app.py"}, "app.py", "asyncloop_lint.runtime", ("asyncloop_lint.runtime", None), id="configured-installed"),
+]
+
+
+@pytest.mark.parametrize("files, target, configured, expected", LAYOUTS)
+def test_runtime_location_follows_the_layout(tmp_path: Path, files, target, configured, expected) -> None:
+    from asyncloop_lint.vendor import HEADER_MARK, locate
+
+    for name in files:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = {"pyproject.toml": '[project]\nname = "worker"\n'}.get(name, "")
+        path.write_text(f"{HEADER_MARK} (test)\n" if name.endswith("asyncloop_runtime.py") else text)
+    location = locate(str(tmp_path / target), configured, str(tmp_path))
+    module, file = expected
+    assert (location.module, location.file) == (module, str(tmp_path / file) if file else None)
