@@ -86,11 +86,10 @@ def _dotted(node: cst.BaseExpression | None) -> str:
 
 
 def _import_of(statement: cst.CSTNode) -> cst.Import | cst.ImportFrom | None:
-    """The import of a line that is nothing but one import statement."""
-    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
-        small = statement.body[0]
-        if isinstance(small, (cst.Import, cst.ImportFrom)):
-            return small
+    """The (first) import of a line that holds nothing but imports (``import a; import b``)."""
+    if isinstance(statement, cst.SimpleStatementLine) and statement.body:
+        if all(isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body):
+            return statement.body[0]  # type: ignore[return-value]
     return None
 
 
@@ -222,8 +221,7 @@ class _Placement:
 
     def _already_bound(self, body: list[Any], blocks: list[list[int]], request: ImportRequest) -> bool:
         for block in blocks:
-            for i in block:
-                node = _import_of(body[i])
+            for node in (small for i in block for small in body[i].body):
                 if isinstance(node, cst.Import) and request.obj is None:
                     for alias in node.names:
                         if _dotted(alias.name) == request.module and _asname(alias) == request.asname:
@@ -242,7 +240,8 @@ class _Placement:
             for i in block:
                 node = _import_of(body[i])
                 if (
-                    isinstance(node, cst.ImportFrom)
+                    len(body[i].body) == 1
+                    and isinstance(node, cst.ImportFrom)
                     and not isinstance(node.names, cst.ImportStar)
                     and _from_module(node) == request.module
                 ):

@@ -128,17 +128,18 @@ def _main_package(root: Path, project_root: str) -> str | None:
     if (root / DEFAULT_FILENAME).is_file():
         return None
     try:
-        entries = sorted(root.iterdir())
+        with os.scandir(root) as scan:  # file types come with the listing: no stat per entry
+            entries = sorted((e.name, e.is_dir()) for e in scan)
     except OSError:
         return None
-    packages = [e.name for e in entries if e.name.isidentifier() and (e / "__init__.py").is_file()]
+    packages = [name for name, is_dir in entries if is_dir and name.isidentifier() and (root / name / "__init__.py").is_file()]
     for name in packages:
         if is_vendored_runtime(root / name / DEFAULT_FILENAME):
             return name
     wanted = _project_name(project_root)
     if wanted in packages:
         return wanted
-    modules = [e for e in entries if e.suffix == ".py" and e.name not in ("setup.py", "conftest.py", "noxfile.py")]
+    modules = [n for n, is_dir in entries if not is_dir and n.endswith(".py") and n not in ("setup.py", "conftest.py", "noxfile.py")]
     if len(packages) == 1 and not modules:
         return packages[0]
     return None

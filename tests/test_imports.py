@@ -116,6 +116,13 @@ ADD_CASES = [
         id="joins-parenthesized-from-import",
     ),
     pytest.param("import asyncio\n", [ASYNCIO], "import asyncio\n", id="already-there"),
+    pytest.param("import os; import asyncio\n", [ASYNCIO], "import os; import asyncio\n", id="already-there-on-a-shared-line"),
+    pytest.param(
+        "import os; import sys\n\nimport helpers\n",
+        [TOP_RUNTIME],
+        "import os; import sys\n\nimport asyncloop_runtime as runtime\nimport helpers\n",
+        id="line-of-several-imports-is-part-of-the-block",
+    ),
     pytest.param(
         _src('''
             from typing import TYPE_CHECKING
