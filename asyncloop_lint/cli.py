@@ -70,12 +70,12 @@ def _list_rules() -> None:
 
 
 def _write_runtime(destination: str) -> None:
-    from .vendor import write_runtime
+    from .vendor import VendorError, write_runtime
 
     try:
-        path, module = write_runtime(Path(destination))
-    except OSError as exc:
-        _fail(f"cannot write the runtime to {destination}: {exc.strerror or exc}")
+        path, module = write_runtime(destination)
+    except VendorError as exc:
+        _fail(str(exc))
     click.echo(f"Wrote {path}")
     if module:
         click.echo(f'Set `runtime-import = "{module}"` under [tool.asyncloop-lint] so fixes import it from there.')
@@ -193,9 +193,16 @@ def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
                 files=[*files, *(dep[0] for r in results for dep in r.depends), *filter(None, [settings.config_file])],
                 dirs=discovery.walked,
                 ancestors=discovery.ancestors,
-                replayable=not errors and not any(dep[0] == "*" for r in results for dep in r.depends),
+                # A result that depends on the whole project (is this module imported anywhere?)
+                # can be replayed only when this run walked the whole project, so that the
+                # index sees any change to it.
+                replayable=not errors and (
+                    Path(settings.project_root).resolve() in discovery.walked
+                    or not any(dep[0] == "*" for r in results for dep in r.depends)
+                ),
             )
 
+    runtime_notes, blocked = _vendor_runtime(results, mode, stdin_mode, errors)
     diff_found = False
     for result in results:
         if result.warning:
@@ -209,7 +216,7 @@ def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
 
             click.echo(unified_diff(result.filename, originals[result.filename], result.fixed_source), nl=False)
             diff_found = True
-        elif not stdin_mode:
+        elif not stdin_mode and result.filename not in blocked:
             from .fixer import write_atomic
 
             try:
@@ -226,6 +233,9 @@ def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
     report_stream = sys.stderr if (stdin_mode and mode == FIX) else sys.stdout
     if mode != DIFF:
         _report(results, output_format, options, mode, report_stream)
+    human = mode != DIFF and output_format in ("full", "concise") and not options["quiet"] and not options["output_file"]
+    for note in runtime_notes:
+        click.echo(note, file=report_stream if human else sys.stderr)
     remaining = sum(len(r.diagnostics) for r in results)
     if errors:
         return EXIT_ERROR
@@ -234,6 +244,49 @@ def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
     if remaining and not options["exit_zero"]:
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _vendor_runtime(results, mode: str, stdin_mode: bool, errors: list[str]) -> tuple[list[str], set[str]]:  # type: ignore[no-untyped-def]
+    """Write the runtime module that fixed files now import, where it is missing, before the
+    files that import it. Returns what to tell the user and the files not to write."""
+    from .reporters import relative
+
+    vendored: dict[str, list[str]] = {}
+    installed: set[str] = set()
+    for result in results:
+        if result.fixed_source is None or result.runtime_module is None:
+            continue
+        if result.runtime_file is None:
+            installed.add(result.runtime_module)
+        else:
+            vendored.setdefault(result.runtime_file, []).append(result.filename)
+    notes: list[str] = []
+    blocked: set[str] = set()
+    for module in sorted(installed):
+        notes.append(
+            f"The fixes import the runtime from `{module}`, which must be installed where the code runs; "
+            "to ship it with your code instead, unset `runtime-import` (fixes then vendor it)."
+        )
+    missing = sorted(f for f in vendored if not Path(f).exists())
+    if mode != "fix" or stdin_mode:
+        for file in missing:
+            action = "`--fix`" if not stdin_mode else f"`asyncloop-lint --write-runtime {relative(str(Path(file).parent))}{os.sep}`"
+            notes.append(f"The fixes import the runtime module {relative(file)}, which does not exist yet: {action} writes it.")
+        return notes, blocked
+    from .vendor import ensure_runtime
+
+    for file in missing:
+        try:
+            ensure_runtime(file)
+        except OSError as exc:
+            errors.append(f"{file}: cannot write the runtime module: {exc.strerror or exc}")
+            blocked.update(vendored[file])
+            continue
+        notes.append(
+            f"Added {relative(file)}: the runtime the fixed code imports (standard library only). "
+            "Commit it and deploy it with your code; the application needs no asyncloop-lint in production."
+        )
+    return notes, blocked
 
 
 def _report(results, output_format: str, options: dict, mode: str, stream) -> None:  # type: ignore[no-untyped-def]

@@ -18,7 +18,6 @@ from .rule import SYNTAX_ERROR_CODE, registry
 SECTION = "asyncloop-lint"
 TARGET_VERSIONS = ("py310", "py311", "py312", "py313", "py314")
 DEFAULT_TARGET = "py310"
-DEFAULT_RUNTIME_IMPORT = "asyncloop_lint.runtime"
 FIX_STRATEGIES = ("persistent", "lazy")
 DEFAULT_EXCLUDE = (
     ".asyncloop_lint_cache", ".bzr", ".direnv", ".eggs", ".git", ".hg", ".ipynb_checkpoints",
@@ -43,7 +42,7 @@ class Settings:
     respect_gitignore: bool = True
     target_version: str = DEFAULT_TARGET
     entrypoints: tuple[tuple[str, str], ...] = ()
-    runtime_import: str = DEFAULT_RUNTIME_IMPORT
+    runtime_import: str | None = None  # None: vendored into the project (see vendor.locate)
     fix_strategy: str = "persistent"
     project_root: str = field(default_factory=os.getcwd)
     config_file: str | None = None

@@ -68,3 +68,5 @@ class FileResult:
     # Other files the findings were derived from (the project index): (path, size, mtime_ns);
     # a path of "*" means the whole project (not cacheable).
     depends: tuple[tuple[str, int, int], ...] = field(default=(), compare=False)
+    runtime_module: str | None = None  # the fixes added an import of the runtime module ...
+    runtime_file: str | None = None  # ... vendored in this project file (None: installed)

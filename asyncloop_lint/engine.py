@@ -46,6 +46,16 @@ def module_name_for(path: str, project_root: str) -> str | None:
     return ".".join(parts) if parts and all(p.isidentifier() for p in parts) else None
 
 
+def per_file_settings(settings: Settings, path: str) -> Settings:
+    """``settings`` with ``runtime_import`` as this file imports the runtime (relative inside
+    a package when it is vendored), which is what the rules spell and recognise."""
+    from dataclasses import replace
+
+    from .vendor import locate
+
+    return replace(settings, runtime_import=locate(path, settings.runtime_import, settings.project_root).module)
+
+
 @dataclass
 class Analysis:
     """A parsed file and what the rules found in it (libcst objects: stays in-process)."""
@@ -102,6 +112,7 @@ def analyze(
     # Qualified names are asked of the scopes on demand, for candidate nodes only: libcst's
     # QualifiedNameProvider would cost one more full traversal to precompute them all.
     scopes = wrapper.resolve(ScopeProvider)
+    settings = per_file_settings(settings, path)
     ctx = LintContext(
         module=module,
         path=path,
@@ -151,7 +162,7 @@ def to_diagnostic(analysis: Analysis, finding: Finding, path: str, want_edits: b
         if want_edits:
             from .fixer import edits_for
 
-            edits = edits_for(analysis.module, [finding.fix])
+            edits = edits_for(analysis.module, [finding.fix], path)
         fix = FixInfo(finding.fix.applicability, finding.fix.message, edits)
     return Diagnostic(
         finding.code,

@@ -21,15 +21,16 @@ if TYPE_CHECKING:  # pragma: no cover
     import libcst as cst
 
     from .config import Settings
-    from .rule import Fix
+    from .rule import Fix, ImportRequest
 
 MAX_PASSES = 10
 
 
-def apply_fixes(module: cst.Module, fixes: Iterable[Fix]) -> cst.Module:
+def apply_fixes(module: cst.Module, fixes: Iterable[Fix], path: str | None = None) -> cst.Module:
+    """Apply ``fixes`` to ``module``; ``path`` (the file's) tells first-party imports apart."""
     import libcst as cst
-    from libcst.codemod import CodemodContext
-    from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+
+    from .imports import add_imports, remove_imports
 
     fixes = list(fixes)
     replacements: dict[int, Any] = {}
@@ -45,40 +46,19 @@ def apply_fixes(module: cst.Module, fixes: Iterable[Fix]) -> cst.Module:
             return new(updated_node) if callable(new) else new
 
     new_module = module.visit(Replace())
-    adds = list(dict.fromkeys(req for fix in fixes for req in fix.add_imports))  # libcst repeats aliased ones
+    adds = list(dict.fromkeys(req for fix in fixes for req in fix.add_imports))
     removes = [req for fix in fixes for req in fix.remove_imports]
     if adds:
-        context = CodemodContext()
-        for req in adds:
-            AddImportsVisitor.add_needed_import(context, req.module, req.obj, req.asname)
-        new_module = AddImportsVisitor(context).transform_module(new_module)
+        new_module = add_imports(new_module, adds, path)
     if removes:
-        context = CodemodContext()
-        for req in removes:
-            RemoveImportsVisitor.remove_unused_import(context, req.module, req.obj, req.asname)
-        new_module = RemoveImportsVisitor(context).transform_module(new_module)
-        new_module = _no_new_blank_top(module, new_module)
+        new_module = remove_imports(new_module, removes)
     return new_module
 
 
-def _no_new_blank_top(old: cst.Module, new: cst.Module) -> cst.Module:
-    """Removing the first import leaves the next statement's blank lines at the top of the
-    file; drop them unless the file started that way."""
-    if not new.body or (old.body and old.body[0].leading_lines):
-        return new
-    first = new.body[0]
-    lines = list(first.leading_lines)
-    while lines and lines[0].comment is None:
-        lines.pop(0)
-    if len(lines) == len(first.leading_lines):
-        return new
-    return new.with_changes(body=[first.with_changes(leading_lines=lines), *new.body[1:]])
-
-
-def edits_for(module: cst.Module, fixes: list[Fix]) -> tuple[Edit, ...]:
+def edits_for(module: cst.Module, fixes: list[Fix], path: str | None = None) -> tuple[Edit, ...]:
     """The fix as line-level text edits against the original source (ruff's JSON shape)."""
     old = module.code.splitlines(keepends=True)
-    new = apply_fixes(module, fixes).code.splitlines(keepends=True)
+    new = apply_fixes(module, fixes, path).code.splitlines(keepends=True)
     edits = []
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -95,6 +75,15 @@ class FixOutcome:
     # The last pass's analysis of ``source`` when it found nothing more to fix: what linting
     # ``source`` would give, so the caller need not parse and lint it again.
     analysis: Analysis | None = None
+    runtime_module: str | None = None  # the fixes added an import of the runtime, spelled so
+    runtime_file: str | None = None  # ... whose code belongs in this project file
+
+
+def _imported_module(request: ImportRequest) -> str:
+    """The module an import request binds, as libcst qualifies it (``.asyncloop_runtime``)."""
+    if request.obj is None:
+        return request.module
+    return f"{request.module}{'' if request.module.endswith('.') else '.'}{request.obj}"
 
 
 def _overlaps(a: tuple[Any, Any], b: tuple[Any, Any]) -> bool:
@@ -114,6 +103,7 @@ def fix_source(
     """Apply fixes repeatedly until none is left (at most ``MAX_PASSES`` passes)."""
     from .engine import analyze, parse, selected_rules
     from .suppression import file_is_exempt
+    from .vendor import locate
 
     if file_is_exempt(source):
         return FixOutcome(source, 0)
@@ -122,6 +112,8 @@ def fix_source(
     fixed = 0
     module = None  # the parse of ``current``, when the previous pass made it
     final = None
+    runtime = locate(path, settings.runtime_import, settings.project_root)
+    adds_runtime = False
     for _ in range(MAX_PASSES):
         rule_classes = selected_rules(codes, current)
         if not rule_classes:
@@ -145,7 +137,7 @@ def fix_source(
         if not chosen:
             final = analysis
             break
-        new_module = apply_fixes(module, chosen)
+        new_module = apply_fixes(module, chosen, path)
         new_source = new_module.bytes
         if new_source == current:
             final = analysis
@@ -160,9 +152,14 @@ def fix_source(
             )
         fixed += len(chosen)
         current = new_source
+        adds_runtime = adds_runtime or any(
+            _imported_module(req) == runtime.module for fix in chosen for req in fix.add_imports
+        )
     else:
         return FixOutcome(source, 0, f"fixes did not converge after {MAX_PASSES} passes; file left unchanged")
-    return FixOutcome(current, fixed, analysis=final)
+    if not adds_runtime or current == source:
+        return FixOutcome(current, fixed, analysis=final)
+    return FixOutcome(current, fixed, analysis=final, runtime_module=runtime.module, runtime_file=runtime.file)
 
 
 def write_atomic(path: str, data: bytes) -> None:

@@ -82,7 +82,7 @@ def summary(run: Run, out: TextIO) -> None:
         lines.append(f"Found {fixed + remaining} error{'s' * (fixed + remaining != 1)} ({fixed} fixed, {remaining} remaining).")
     elif diagnostics:
         lines.append(f"Found {len(diagnostics)} error{'s' * (len(diagnostics) != 1)}.")
-    elif not run.fix_mode:
+    else:
         lines.append("All checks passed!")
     if diagnostics:
         safe = sum(1 for d in diagnostics if d.fix and d.fix.applicability == SAFE)

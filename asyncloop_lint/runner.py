@@ -51,6 +51,7 @@ def process(job: Job, settings: Settings, options: Options) -> FileResult:
         fixed_count = 0
         error = None
         analysis = None
+        runtime: tuple[str | None, str | None] = (None, None)
         if options.mode in (FIX, DIFF):
             from .fixer import fix_source
 
@@ -58,11 +59,15 @@ def process(job: Job, settings: Settings, options: Options) -> FileResult:
             error, analysis = outcome.error, outcome.analysis
             if outcome.source != source:
                 fixed_source, fixed_count, source = outcome.source, outcome.fixed_count, outcome.source
+                runtime = (outcome.runtime_module, outcome.runtime_file)
         if analysis is not None:  # the fixer's last pass linted the final source already
             result = result_from(analysis, job.path, options.want_edits)
         else:
             result = lint_source(source, job.path, settings, want_edits=options.want_edits, relpath=job.relpath)
-        return replace(result, fixed_source=fixed_source, fixed_count=fixed_count, warning=error)
+        return replace(
+            result, fixed_source=fixed_source, fixed_count=fixed_count, warning=error,
+            runtime_module=runtime[0], runtime_file=runtime[1],
+        )
     except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the run
         detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return FileResult(job.path, error=f"internal error while linting: {detail}")

@@ -1,9 +1,12 @@
 """How a fix refers to the runtime module: the import to add and a name that does not collide.
 
-Fixes import the runtime from ``runtime-import`` (default ``asyncloop_lint.runtime``): a dotted
-path becomes ``from asyncloop_lint import runtime``, a plain one ``import rt``. The fix refers
-to it by the last segment, unless the module already binds that name to something else; then
-it uses an alias (``asyncloop_runtime``, ``asyncloop_runtime_2``, ...).
+``ctx.settings.runtime_import`` is the module as this file imports it (the engine resolves it
+per file with :func:`asyncloop_lint.vendor.locate`): ``.asyncloop_runtime`` becomes
+``from . import asyncloop_runtime as runtime``, ``asyncloop_runtime`` becomes
+``import asyncloop_runtime as runtime``, a configured ``myapp.lib.rt`` ``from myapp.lib import rt``.
+The fix refers to the vendored module as ``runtime`` and to any other by its last segment,
+unless the module already binds that name to something else; then it uses an alias
+(``asyncloop_runtime``, ``asyncloop_runtime_2``, ...).
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ def runtime_reference(ctx: LintContext, at: libcst.CSTNode | None = None) -> tup
     parameter or variable called ``runtime``) counts as a collision too.
     """
     path = ctx.settings.runtime_import
-    package, _, last = path.rpartition(".")
+    dots = len(path) - len(path.lstrip("."))
+    package, _, last = path[dots:].rpartition(".")
+    package = path[:dots] + package
     for candidate in _candidates(last):
         if _usable(ctx, candidate, path, at):
             asname = None if candidate == last else candidate
@@ -38,7 +43,7 @@ def runtime_reference(ctx: LintContext, at: libcst.CSTNode | None = None) -> tup
 
 
 def _candidates(last: str):  # noqa: ANN202 - a generator of names
-    yield last
+    yield "runtime" if last == ALIAS else last
     yield ALIAS
     n = 2
     while True:

@@ -91,3 +91,25 @@ def fixtures(code: str | None = None) -> list[Fixture]:
         if directory.is_dir() and (code is None or directory.name == code):
             found += [Fixture(directory.name, p) for p in sorted(directory.rglob("*.py"))]
     return found
+
+
+def regenerate(codes: list[str]) -> list[Path]:
+    """Rewrite the ``.fixed`` file of every fixture (of ``codes``, or all) that has one, from
+    what the fixer produces now; returns the files that changed. Review the diff before
+    committing: the ``.fixed`` files are the specification of the fixes."""
+    changed = []
+    for fixture in [f for code in (codes or [None]) for f in fixtures(code)]:
+        if not fixture.fixed_path.is_file():
+            continue
+        fixed = fixture.fix()
+        if fixed != fixture.fixed_path.read_bytes():
+            fixture.fixed_path.write_bytes(fixed)
+            changed.append(fixture.fixed_path)
+    return changed
+
+
+if __name__ == "__main__":
+    import sys
+
+    for path in regenerate(sys.argv[1:]):
+        print(path.relative_to(FIXTURES.parent))

@@ -207,7 +207,8 @@ def test_fixed_seed_app_answers_every_invocation(seed_app: Path) -> None:
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     source = (seed_app / "app.py").read_text()
     assert "PROMPT_SERVICE = runtime.run(fetch_prompt())" in source
-    assert source.count("from asyncloop_lint import runtime") == 1
+    assert source.count("import asyncloop_runtime as runtime") == 1
+    assert (seed_app / "asyncloop_runtime.py").is_file()  # vendored beside app.py
     assert "import asyncio" in source  # still used by the route
     outcome = _outcome(_drive(seed_app, DRIVE_MANGUM))
     statuses = [status for status, _ in outcome["results"]]

@@ -95,3 +95,15 @@ def test_fix_runs_are_never_replayed(tree):
     out, code, replayed = run(tree, "--fix", "--unsafe-fixes", ".")
     assert not replayed
     assert "runtime.run(main())" in (tree / "pkg" / "bad.py").read_text()
+
+
+def test_script_results_replay_only_while_the_project_is_unchanged(tmp_path):
+    """Whether a module is a script depends on every other module (does one import it?):
+    such a run is replayed when it linted the whole project, and a new importer is seen."""
+    (tmp_path / "seed.py").write_text("import asyncio\n\nasync def main():\n    pass\n\nasyncio.run(main())\n")
+    cold, code, _ = run(tmp_path, *ARGS)
+    assert "top level of a script" in cold
+    assert run(tmp_path, *ARGS) == (cold, code, True)
+    (tmp_path / "app.py").write_text("import seed\n")
+    out, _, replayed = run(tmp_path, *ARGS)
+    assert not replayed and "top level of a script" not in out and "AL101" in out

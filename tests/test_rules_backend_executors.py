@@ -160,7 +160,8 @@ def test_al401_spawned_task_survives_gc_and_its_failure_is_logged(tmp_path):
     assert "ALIVE False" in before.stdout  # the hazard: collected mid-flight
     assert "Task was destroyed but it is pending" in before.stdout + before.stderr
     fixed = fix(path, "AL401")
-    assert "runtime.spawn(job())" in fixed and "from asyncloop_lint import runtime" in fixed
+    assert "runtime.spawn(job())" in fixed and "import asyncloop_runtime as runtime" in fixed
+    assert (path.parent / "asyncloop_runtime.py").is_file()  # vendored beside the program
     out = execute(path, "-W", "error::DeprecationWarning").stdout
     assert "ALIVE True" in out
     failure = out.find("boom-401")

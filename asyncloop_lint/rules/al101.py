@@ -132,16 +132,16 @@ it, and the work moves from import time to the first request.
             if hazard is None:
                 continue
             fix = None
-            script = self.is_script(ctx)
+            # Only a bare run statement can take the guard, and only then is it worth asking the
+            # project whether this module is a script (a question about every other file).
+            script = guard is not None and self.is_script(ctx)
             if runner in CLOSING_RUNNERS:
-                fix = guard if guard is not None and script else lazy or value
+                fix = guard if script else lazy or value
             ctx.report(self, node, self.message(runner, "script" if script else hazard), fix, statement)
         for key, candidates in self.pending.items():
             for node, runner in candidates:
                 hazard = self.hazard(node, runner, key, ctx)
                 if hazard is not None:
-                    if self.is_script(ctx):
-                        hazard = "script"
                     ctx.report_at_import_time_calls(
                         self, key, lambda chain, runner=runner, hazard=hazard: self.message(runner, hazard, chain)
                     )
