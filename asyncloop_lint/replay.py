@@ -228,6 +228,10 @@ class Recorder:
         import json
         import tempfile
 
+        try:  # first: creating it changes its parent folder, which may be one of ``dirs``
+            os.makedirs(self.cache_dir, exist_ok=True)
+        except OSError:
+            return
         # Configuration and ignore files that were (or, once created, would be) read.
         for directory in self.dirs:
             for name in ("pyproject.toml", ".gitignore"):
