@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 import libcst as cst
 from libcst.metadata import QualifiedName, QualifiedNameSource, Scope
 
+from .bindings import BindingIndex
 from .loopmodel import LoopModel
 from .project import ProjectIndex, index_for
 from .rule import Fix, Rule, describe_chain  # noqa: F401 - re-exported
@@ -174,14 +175,19 @@ class LintContext:
         path: str,
         module_name: str | None,
         settings: Settings,
-        scopes: Any,
+        scopes: Any = None,
         source: bytes | None = None,
+        wrapper: Any = None,
     ) -> None:
         self.module = module
         self.path = path
         self.module_name = module_name
         self.settings = settings
+        # libcst's scopes, resolved only when a rule asks for a Scope object (references for a
+        # fix, say); names and values come from the binding pass, which costs a fraction.
         self._scopes = scopes
+        self._wrapper = wrapper
+        self.bindings = BindingIndex(module)
         self._source = source
         self._text: str | None = None
         self._qualified_names: dict[int, set[QualifiedName]] = {}
@@ -197,7 +203,6 @@ class LintContext:
         self.main_guard_depth = 0
         self.findings: list[Finding] = []
         self.graph = CallGraph()
-        self._bound_values: dict[int, cst.BaseExpression] = {}
         self._reported: set[tuple[str, int]] = set()
         self.loops: LoopModel | None = None  # set by the traversal when a rule asks for it
         self.dependencies: set[str] = set()  # other files the findings depend on ("*": all)
@@ -318,9 +323,7 @@ class LintContext:
     def qualified_names(self, node: cst.CSTNode) -> set[QualifiedName]:
         names = self._qualified_names.get(id(node))
         if names is None:
-            scope = self._scopes.get(node)
-            names = set(scope.get_qualified_names_for(node)) if scope is not None else set()
-            self._qualified_names[id(node)] = names
+            names = self._qualified_names[id(node)] = self.bindings.qualified_names(node)
         return names
 
     def full_names(self, node: cst.CSTNode) -> set[str]:
@@ -339,35 +342,26 @@ class LintContext:
         return None
 
     def scope(self, node: cst.CSTNode) -> Scope | None:
+        """libcst's Scope of ``node`` (resolved on first use: prefer the binding pass)."""
+        if self._scopes is None:
+            from libcst.metadata import MetadataWrapper, ScopeProvider
+
+            wrapper = self._wrapper or MetadataWrapper(self.module, unsafe_skip_copy=True)
+            self._scopes = wrapper.resolve(ScopeProvider)
         return self._scopes.get(node)
 
     def bound_values(self, name: cst.Name) -> list[cst.BaseExpression]:
-        """Expressions assigned to ``name`` (``x = expr``, ``with expr as x``) in its scope,
-        as far as the traversal has seen them."""
-        scope = self.scope(name)
-        if scope is None:
-            return []
-        values = []
-        for assignment in scope[name.value]:
-            node = getattr(assignment, "node", None)
-            value = self._bound_values.get(id(node))
-            if value is not None:
-                values.append(value)
-        return values
+        """Expressions assigned to ``name`` (``x = expr``, ``with expr as x``) in its scope."""
+        return [b.value for b in self.bindings.bindings_for(name) if b.value is not None]
 
     def name_is_free(self, name: str, at: cst.CSTNode | None = None) -> bool:
         """True when ``name`` is not bound in the module's global scope (or the scope of ``at``)."""
-        scope = self.scope(at) if at is not None else self._scopes.get(self.module)
-        if scope is None:
-            scope = self._scopes.get(self.module)
-        return scope is None or not scope[name]
+        scope = self.bindings.scope_of(at) if at is not None else None
+        return not (scope or self.bindings.module_scope).lookup(name)
 
     def has_name_binding(self, name: str, qualified: frozenset[str] | set[str]) -> bool:
         """True when the module binds ``name`` and every binding is one of ``qualified``."""
-        scope = self._scopes.get(self.module)
-        if scope is None or not scope[name]:
-            return False
-        names = {q.name for q in scope.get_qualified_names_for(name)}
+        names = {b.qualified.name for b in self.bindings.module_scope.bindings.get(name, ())}
         return bool(names) and names <= set(qualified)
 
     # ---- reporting ------------------------------------------------------------------------
@@ -394,12 +388,6 @@ class LintContext:
         the chain of functions (for :func:`describe_chain`)."""
         for site, chain in self.graph.import_time_chains(key):
             self.report(rule, site.node, message(chain), statement=site.statement)
-
-    # ---- bookkeeping done by the traversal ---------------------------------------------------
-    def _record_binding(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
-        if isinstance(target, cst.Name):
-            self._bound_values[id(target)] = value
-
 
 def _key_for(frames: list[Frame], name: str) -> str:
     parent = frames[-1]
@@ -471,13 +459,6 @@ class Traversal(cst.CSTVisitor):
                 self._guard_bodies.add(id(node.body))  # type: ignore[attr-defined]
             else:
                 self._gate(node)  # type: ignore[arg-type]
-        elif type_name == "Assign":
-            for target in node.targets:  # type: ignore[attr-defined]
-                ctx._record_binding(target.target, node.value)  # type: ignore[attr-defined]
-        elif type_name == "AnnAssign" and node.value is not None:  # type: ignore[attr-defined]
-            ctx._record_binding(node.target, node.value)  # type: ignore[attr-defined]
-        elif type_name == "WithItem" and node.asname is not None:  # type: ignore[attr-defined]
-            ctx._record_binding(node.asname.name, node.item)  # type: ignore[attr-defined]
         elif type_name == "Call" and self.build_graph:
             self._record_call(node, node.func)  # type: ignore[attr-defined]
         elif type_name == "Decorator" and self.build_graph:

@@ -104,21 +104,20 @@ def analyze(
     source: bytes | None = None,
 ) -> Analysis:
     """Run ``rule_classes`` over a parsed module in one traversal and filter ``noqa``."""
-    from libcst.metadata import MetadataWrapper, PositionProvider, ScopeProvider
+    from libcst.metadata import MetadataWrapper, PositionProvider
 
     from .context import LintContext, Traversal
 
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    # Qualified names are asked of the scopes on demand, for candidate nodes only: libcst's
-    # QualifiedNameProvider would cost one more full traversal to precompute them all.
-    scopes = wrapper.resolve(ScopeProvider)
+    # Qualified names come from our binding pass (asyncloop_lint.bindings); libcst's
+    # ScopeProvider runs only if a rule asks for a Scope object.
     settings = per_file_settings(settings, path)
     ctx = LintContext(
         module=module,
         path=path,
         module_name=module_name_for(path, settings.project_root),
         settings=settings,
-        scopes=scopes,
+        wrapper=wrapper,
         source=source,
     )
     rules = [cls() for cls in rule_classes]
