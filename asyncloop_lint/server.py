@@ -262,7 +262,7 @@ class Linted:
         """The edits of one finding's fix, or None when it has none or it would not compile."""
         key = ("fix", index)
         if key not in self._computed:
-            self._computed[key] = self._quick_fix(index, codec)
+            self._computed[key] = _guarded(self._quick_fix, index, codec)
         return self._computed[key]
 
     def _quick_fix(self, index: int, codec: Any) -> list[lsp.TextEdit] | None:
@@ -283,16 +283,19 @@ class Linted:
     def fix_all(self, codec: Any) -> list[lsp.TextEdit] | None:
         """What ``--fix`` would write, as edits; None when it changes nothing."""
         if "fix_all" not in self._computed:
-            from .fixer import fix_source
-
-            outcome = fix_source(self.source, self.path, self.settings, unsafe=False, relpath=self.relpath)
-            edits = None
-            if outcome.error:
-                log.warning("%s: %s", self.path, outcome.error)
-            elif outcome.source != self.source:
-                edits = text_edits(self.text, outcome.source.decode(self.encoding), self.lines, codec)
-            self._computed["fix_all"] = edits
+            self._computed["fix_all"] = _guarded(self._fix_all, codec)
         return self._computed["fix_all"]
+
+    def _fix_all(self, codec: Any) -> list[lsp.TextEdit] | None:
+        from .fixer import fix_source
+
+        outcome = fix_source(self.source, self.path, self.settings, unsafe=False, relpath=self.relpath)
+        if outcome.error:
+            log.warning("%s: %s", self.path, outcome.error)
+            return None
+        if outcome.source == self.source:
+            return None
+        return text_edits(self.text, outcome.source.decode(self.encoding), self.lines, codec)
 
     def noqa_edit(self, index: int, codec: Any) -> lsp.TextEdit | None:
         """Add the finding's code to the ``noqa`` comment of its line (or a new one)."""
@@ -324,6 +327,15 @@ class Linted:
                 lsp.Position(row - 1, codec.client_num_units(line[:end])),
             )
             return lsp.TextEdit(range=rng, new_text=new_text)
+        return None
+
+
+def _guarded(compute: Any, *args: Any) -> Any:
+    """``compute(*args)``, or None (logged) when a rule's fix fails: no action, no crash."""
+    try:
+        return compute(*args)
+    except Exception:  # noqa: BLE001
+        log.error("computing a fix failed:\n%s", traceback.format_exc())
         return None
 
 
@@ -647,6 +659,8 @@ def create_server() -> AsyncloopLanguageServer:
 
     @ls.feature(lsp.TEXT_DOCUMENT_HOVER)
     def hover(ls: AsyncloopLanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
+        if params.text_document.uri not in ls.workspace.text_documents:
+            return None
         doc = ls.workspace.get_text_document(params.text_document.uri)
         lines = split_lines(doc.source)
         if params.position.line >= len(lines):

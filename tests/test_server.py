@@ -281,6 +281,18 @@ async def test_syntax_error_is_al000_and_the_server_keeps_serving(client, tmp_pa
 
 
 @pytest.mark.asyncio
+async def test_positions_are_in_the_clients_units(client, tmp_path):
+    uri = (tmp_path / "app.py").as_uri()
+    await start(client, tmp_path)  # VS Code: UTF-16
+    open_document(client, uri, 'import asyncio\r\ns = "\U0001f600"; asyncio.run(main())\r\n')
+    (finding,) = await published(client, uri, 1)
+    # 9 code points before the call, the emoji is two UTF-16 units; CRLF line breaks.
+    assert finding.range == lsp.Range(start=lsp.Position(line=1, character=10), end=lsp.Position(line=1, character=29))
+    (disable,) = [a for a in await code_actions(client, uri, finding.range) if a.title.startswith("Disable")]
+    assert edits_of(disable, uri)[0].range.start == lsp.Position(line=1, character=29)
+
+
+@pytest.mark.asyncio
 async def test_hover_on_a_noqa_code_shows_the_rule_summary(client, tmp_path):
     uri = (tmp_path / "app.py").as_uri()
     text = "import asyncio\nasyncio.run(main())  # noqa: E501, AL101\n"
