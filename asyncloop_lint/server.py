@@ -374,11 +374,12 @@ class AsyncloopLanguageServer(LanguageServer):
     # messages to the user
 
     def tell(self, message: str, kind: lsp.MessageType = lsp.MessageType.Warning) -> None:
-        """Show ``message`` once (until the configuration changes), and log it."""
+        """Show and log ``message`` once (until the configuration changes), not on every lint."""
+        if message in self.shown:
+            return
+        self.shown.add(message)
         self.window_log_message(lsp.LogMessageParams(type=kind, message=f"{NAME}: {message}"))
-        if message not in self.shown:
-            self.shown.add(message)
-            self.window_show_message(lsp.ShowMessageParams(type=kind, message=f"{NAME}: {message}"))
+        self.window_show_message(lsp.ShowMessageParams(type=kind, message=f"{NAME}: {message}"))
 
     def apply_client_settings(self, raw: object) -> None:
         settings, problems = parse_client_settings(raw)
@@ -509,9 +510,6 @@ class AsyncloopLanguageServer(LanguageServer):
     def resolves_edits(self) -> bool:
         properties = self._capability("text_document", "code_action", "resolve_support", "properties") or []
         return "edit" in properties
-
-
-server = None  # the instance ``serve`` runs (for a debugger); tests start their own process
 
 
 def create_server() -> AsyncloopLanguageServer:
@@ -725,7 +723,6 @@ def _warm_up() -> None:
 
 def serve() -> int:
     """Run the server on stdin and stdout until the client says exit (or goes away)."""
-    global server
     _warm_up()
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the protocol stream

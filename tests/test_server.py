@@ -346,6 +346,12 @@ async def test_project_configuration_is_discovered_and_reloaded(client, tmp_path
     (message,) = client.messages
     assert message.type == lsp.MessageType.Error and "unknown key `selekt`" in message.message
 
+    # Saving pyproject.toml in the editor re-lints the open documents too.
+    pyproject.write_text('[tool.asyncloop-lint]\nignore = ["AL1"]\n')
+    client.published.clear()
+    client.text_document_did_save(lsp.DidSaveTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=pyproject.as_uri())))
+    assert await published(client, app, 2) == []
+
 
 @pytest.mark.asyncio
 async def test_client_settings_change_relints_open_documents(client, tmp_path):
