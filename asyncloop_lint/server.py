@@ -433,7 +433,10 @@ class AsyncloopLanguageServer(LanguageServer):
         text = doc.source
         lines = split_lines(text)
         if directory is not None and os.path.isfile(path) and not discovery.files([path])[0]:
-            log.info("%s is excluded by the configuration: not linted", path)
+            message = f"{path}: excluded by the configuration (exclude, extend-exclude or .gitignore): not linted"
+            if message not in self.shown:
+                self.shown.add(message)
+                self.window_log_message(lsp.LogMessageParams(type=lsp.MessageType.Info, message=f"{NAME}: {message}"))
             result, analysis = FileResult(path), None
             source, encoding, relpath = b"", "utf-8", path
         else:

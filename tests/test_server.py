@@ -323,20 +323,23 @@ async def test_project_configuration_is_discovered_and_reloaded(client, tmp_path
     app, stub = (project / "app.py").as_uri(), (project / "generated" / "stub.py").as_uri()
     await start(client, tmp_path)
     open_document(client, app, SEED)
-    assert await published(client, app, 1) == []
-    open_document(client, stub, SEED.replace("PROMPT", "OTHER"))
-    assert await published(client, stub, 1) == []  # excluded, as with --force-exclude
+    assert await published(client, app, 1) == []  # AL101 ignored
+    (tmp_path / "other.py").write_text(SEED)  # outside the project: its settings do not apply
+    open_document(client, (tmp_path / "other.py").as_uri(), SEED)
+    assert len(await published(client, (tmp_path / "other.py").as_uri(), 1)) == 2
 
     # The server asked to be told about pyproject.toml changes; the client tells it.
     await eventually(lambda: getattr(client, "registrations", None))
     assert [r.method for r in client.registrations] == ["workspace/didChangeWatchedFiles"]
-    pyproject.write_text('[tool.asyncloop-lint]\nselect = ["AL1"]\n')
+    pyproject.write_text('[tool.asyncloop-lint]\nselect = ["AL1"]\nextend-exclude = ["generated"]\n')
     client.published.clear()
     client.workspace_did_change_watched_files(lsp.DidChangeWatchedFilesParams(
         changes=[lsp.FileEvent(uri=pyproject.as_uri(), type=lsp.FileChangeType.Changed)]
     ))
     assert len(await published(client, app, 1)) == 2
-    assert len(await published(client, stub, 1)) == 2
+    open_document(client, stub, SEED)
+    assert await published(client, stub, 1) == []  # excluded, as with --force-exclude
+    assert any("stub.py: excluded by the configuration" in m.message for m in client.log_messages)
 
     # A bad configuration: an error message naming the key, and the defaults meanwhile.
     pyproject.write_text('[tool.asyncloop-lint]\nselekt = ["AL1"]\n')
