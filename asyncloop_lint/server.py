@@ -61,6 +61,14 @@ class ClientSettings:
     extend_select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
 
+    def selection(self) -> dict[str, list[str] | None]:
+        """As :func:`~asyncloop_lint.config.load_settings` takes the command's flags."""
+        return {
+            "select": list(self.select) or None,
+            "extend_select": list(self.extend_select) or None,
+            "ignore": list(self.ignore) or None,
+        }
+
 
 _SETTING_KEYS = {"unsafeFixes": "unsafe_fixes", "select": "select", "extendSelect": "extend_select", "ignore": "ignore"}
 
@@ -130,11 +138,7 @@ class ProjectSettings:
         cached = self._cache.get(key)
         if cached is not None and cached[0] == stamps:
             return cached[1], cached[2]
-        selection = {
-            "select": list(client.select) or None,
-            "extend_select": list(client.extend_select) or None,
-            "ignore": list(client.ignore) or None,
-        }
+        selection = client.selection()
         error = None
         try:
             settings = load_settings(paths=[str(directory)], **selection)
@@ -278,7 +282,7 @@ class Linted:
         except (SyntaxError, ValueError) as exc:
             log.warning("%s: the fix for %s would not compile (%s); not offered", self.path, finding.code, exc)
             return None
-        return text_edits(self.text, new_module.bytes.decode(self.encoding), self.lines, codec)
+        return text_edits(self.text, new_module.code, self.lines, codec)
 
     def fix_all(self, codec: Any) -> list[lsp.TextEdit] | None:
         """What ``--fix`` would write, as edits; None when it changes nothing."""
@@ -423,12 +427,7 @@ class AsyncloopLanguageServer(LanguageServer):
             if error:
                 self.tell(f"{error}; linting with the default settings", lsp.MessageType.Error)
         else:
-            settings = load_settings(
-                paths=[os.getcwd()], isolated=True,
-                select=list(self.client_settings.select) or None,
-                extend_select=list(self.client_settings.extend_select) or None,
-                ignore=list(self.client_settings.ignore) or None,
-            )
+            settings = load_settings(paths=[os.getcwd()], isolated=True, **self.client_settings.selection())
         discovery = Discovery(settings, force_exclude=True)
         text = doc.source
         lines = split_lines(text)
