@@ -38,12 +38,19 @@ async def measure_server(path: Path, rounds: int) -> tuple[list[float], float, i
     client = LanguageClient("lsp-latency", "1")
     arrived: dict[int, float] = {}
     counts: dict[int, int] = {}
+    published = asyncio.Event()  # no polling: the client must not compete with the server for CPU
 
     @client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     def publish(params: lsp.PublishDiagnosticsParams) -> None:
         if params.version is not None:
             arrived[params.version] = time.perf_counter()
             counts[params.version] = len(params.diagnostics)
+            published.set()
+
+    async def until_published(version: int) -> None:
+        while version not in arrived:
+            published.clear()
+            await published.wait()
 
     started = time.perf_counter()
     await client.start_io(sys.executable, "-m", "asyncloop_lint", "server", env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -55,7 +62,7 @@ async def measure_server(path: Path, rounds: int) -> tuple[list[float], float, i
     client.text_document_did_open(lsp.DidOpenTextDocumentParams(
         text_document=lsp.TextDocumentItem(uri=uri, language_id="python", version=0, text=text)
     ))
-    await until(lambda: 0 in arrived)
+    await until_published(0)
     lines = text.count("\n")
     latencies = []
     for version in range(1, rounds + 1):
@@ -68,17 +75,12 @@ async def measure_server(path: Path, rounds: int) -> tuple[list[float], float, i
             )],
         ))
         client.text_document_did_save(lsp.DidSaveTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri)))
-        await until(lambda: version in arrived)
+        await until_published(version)
         latencies.append(arrived[version] - sent)
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
     return latencies, ready, counts[rounds]
-
-
-async def until(predicate) -> None:  # type: ignore[no-untyped-def]
-    while not predicate():
-        await asyncio.sleep(0.001)
 
 
 def measure_engine(path: Path, rounds: int) -> tuple[list[float], list[float]]:
