@@ -11,12 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
-pytest_lsp = pytest.importorskip("pytest_lsp")
-from lsprotocol import types as lsp  # noqa: E402
-from pygls.protocol import default_converter  # noqa: E402
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities  # noqa: E402
-from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features  # noqa: E402
+import pytest_lsp  # the test extra installs it (and pygls): missing, these tests must fail, not skip
+from lsprotocol import types as lsp
+from pygls.protocol import default_converter
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = """import asyncio
