@@ -81,7 +81,37 @@ def _write_runtime(destination: str) -> None:
         click.echo(f'Set `runtime-import = "{module}"` under [tool.asyncloop-lint] so fixes import it from there.')
 
 
+class _LintCommand(click.Command):
+    """The lint command; ``server`` as the very first argument starts the language server
+    instead (``asyncloop-lint ./server`` lints a directory of that name)."""
+
+    def main(self, args=None, prog_name=None, **extra):  # type: ignore[no-untyped-def, override]
+        argv = list(sys.argv[1:] if args is None else args)
+        if argv[:1] == ["server"]:
+            return server_command.main(argv[1:], prog_name=f"{prog_name or 'asyncloop-lint'} server", **extra)
+        return super().main(args, prog_name, **extra)
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--stdio", is_flag=True, help="Talk LSP over stdin and stdout (the default; accepted for clients that pass it).")
+def server_command(stdio: bool) -> None:
+    """Run the language server over stdin and stdout (an editor starts it)."""
+    try:
+        from importlib.metadata import version
+
+        import pygls.lsp.server  # noqa: F401 - present and importable, or the message below
+
+        major = int(version("pygls").split(".")[0])
+    except (ImportError, ValueError):
+        major = 0
+    if major < 2:
+        _fail("the language server needs pygls 2: pip install 'asyncloop-lint[lsp]'")
+    from .server import serve
+
+    sys.exit(serve())
+
+
+@click.command(cls=_LintCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--fix", is_flag=True, help="Apply safe fixes.")
 @click.option("--unsafe-fixes", is_flag=True, help="Also apply (or show) unsafe fixes.")
@@ -112,7 +142,11 @@ def _write_runtime(destination: str) -> None:
 @click.option("--write-runtime", metavar="PATH", help="Write the runtime module as one self-contained file (for vendoring) and exit.")
 @click.version_option(__version__, "-V", "--version", prog_name="asyncloop-lint")
 def main(paths: tuple[str, ...], **options: object) -> None:
-    """Lint PATHS (default: .) for asyncio event-loop lifecycle hazards."""
+    """Lint PATHS (default: .) for asyncio event-loop lifecycle hazards.
+
+    `asyncloop-lint server` starts the language server instead (see `asyncloop-lint server
+    --help`); to lint a path named `server`, write `./server`.
+    """
     if options["explain"]:
         _explain(str(options["explain"]))
         return

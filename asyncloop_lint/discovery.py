@@ -112,7 +112,7 @@ class Discovery:
                 # A directory named explicitly is linted even if an ancestor .gitignore covers it.
                 ancestors = [i for i in ancestors if not i.ignores(root, path.is_dir())]
             if path.is_file():
-                if not (self.force_exclude and self._excluded(root, False, ancestors + self._dir_ignores(root.parent))):
+                if not (self.force_exclude and self._excluded_file(root, ancestors + self._dir_ignores(root.parent))):
                     found[os.path.normpath(raw)] = None
                 continue
             if self.force_exclude and self._excluded(root, True, ancestors):
@@ -120,6 +120,16 @@ class Discovery:
             for file in self._walk(root, raw, ancestors):
                 found[file] = None
         return sorted(found), errors
+
+    def _excluded_file(self, absolute: Path, ignores: list[_Ignore]) -> bool:
+        """With ``--force-exclude``, a file named explicitly is excluded when it is, or when
+        one of its directories below the project root matches an exclude pattern."""
+        if self._excluded(absolute, False, ignores):
+            return True
+        root = self.excludes.base
+        if root not in absolute.parents:
+            return False
+        return any(self._excluded(parent, True, []) for parent in absolute.parents if root in parent.parents)
 
     def _dir_ignores(self, directory: Path) -> list[_Ignore]:
         ignore = _read_gitignore(directory) if self.settings.respect_gitignore else None

@@ -184,20 +184,34 @@ def lint_source(
     relpath: str | None = None,
 ) -> FileResult:
     """Lint one file's bytes. Never raises for bad input: a parse failure is an AL000."""
+    return lint_with_analysis(source, path, settings, want_edits=want_edits, relpath=relpath)[0]
+
+
+def lint_with_analysis(
+    source: bytes,
+    path: str,
+    settings: Settings,
+    *,
+    want_edits: bool = False,
+    relpath: str | None = None,
+) -> tuple[FileResult, Analysis | None]:
+    """:func:`lint_source`, also handing back the analysis (None when the file was not parsed)
+    for in-process callers that compute fixes on demand (the language server)."""
     if file_is_exempt(source):
-        return FileResult(path)
+        return FileResult(path), None
     codes = settings.codes_for(relpath if relpath is not None else path)
     rule_classes = selected_rules(codes, source)
     if not rule_classes:
-        return FileResult(path)
+        return FileResult(path), None
     try:
         module = parse(source)
     except Exception as exc:  # noqa: BLE001 - every parser failure is a diagnostic
         if SYNTAX_ERROR_CODE not in codes:
-            return FileResult(path)
+            return FileResult(path), None
         lines = tuple(source.decode("utf-8", "replace").splitlines())
-        return FileResult(path, (_syntax_error(path, source, exc),), lines=lines)
-    return result_from(analyze(module, path, settings, rule_classes, source), path, want_edits)
+        return FileResult(path, (_syntax_error(path, source, exc),), lines=lines), None
+    analysis = analyze(module, path, settings, rule_classes, source)
+    return result_from(analysis, path, want_edits), analysis
 
 
 def result_from(analysis: Analysis, path: str, want_edits: bool) -> FileResult:

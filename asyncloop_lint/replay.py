@@ -28,7 +28,7 @@ _RACY_NS = 2_000_000_000
 # Options after which a run is not a plain, cacheable check.
 _NOT_REPLAYABLE = frozenset({
     "--fix", "--diff", "--no-cache", "-o", "--output-file", "--explain", "--list-rules", "--write-runtime",
-    "--stdin-filename", "-h", "--help", "-V", "--version", "server",
+    "--stdin-filename", "-h", "--help", "-V", "--version",
 })
 
 RECORDING: Recorder | None = None
@@ -50,6 +50,8 @@ def code_fingerprint() -> str:
 
 
 def _replayable(argv: list[str]) -> bool:
+    if argv[:1] == ["server"]:  # the language server
+        return False
     return not any(arg in _NOT_REPLAYABLE or arg.startswith(("--output-file=", "--stdin-filename=")) or arg == "-"
                    for arg in argv)
 

@@ -169,6 +169,9 @@ def test_gitignore_and_excludes(project):
     assert cli("ignored", cwd=project).returncode == 1
     assert "ignored" not in cli("--output-format", "concise", ".", cwd=project).stdout.decode()
     (project / ".gitignore").unlink()
+    # --force-exclude also covers a named file whose directory is excluded (pre-commit names files).
+    assert cli("--extend-exclude", "ignored", "--force-exclude", "ignored/mod.py", cwd=project).returncode == 0
+    assert cli("--extend-exclude", "ignored", "ignored/mod.py", cwd=project).returncode == 1
     (project / "ignored" / "mod.py").unlink()
     assert cli("--extend-exclude", "app.py", ".", cwd=project).returncode == 0
     venv = project / ".venv"
