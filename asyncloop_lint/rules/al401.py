@@ -151,7 +151,9 @@ The loop receiver is recognised by what it was bound to (`get_running_loop()`,
 name: `loop`, and any attribute named `loop` (`self.bot.loop`, `client.loop`).
 `TaskGroup.create_task()` is not reported (the group keeps its tasks and propagates their
 failures), and neither is a task that is kept: stored in a collection or an attribute,
-read after the assignment, awaited, gathered or returned.
+read after the assignment, awaited, gathered or returned; nor a call inside
+`with self.assertRaises(...)` or `with pytest.raises(...)`, where a test expects it to raise
+(no task is created).
 """
     why = """
 The event loop keeps only a weak reference to a task. A task nobody references can be
@@ -189,7 +191,21 @@ or `ensure_future(loop=...)` calls are left alone.
         "https://docs.python.org/3/library/asyncio-task.html#task-groups",
     )
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.expecting_raise = 0  # depth of `with self.assertRaises(...)` / `pytest.raises(...)`
+
+    def visit_With(self, node: cst.With, ctx: LintContext) -> None:
+        if any(_expects_raise(item.item, ctx) for item in node.items):
+            self.expecting_raise += 1
+
+    def leave_With(self, node: cst.With, ctx: LintContext) -> None:
+        if any(_expects_raise(item.item, ctx) for item in node.items):
+            self.expecting_raise -= 1
+
     def visit_Expr(self, node: cst.Expr, ctx: LintContext) -> None:
+        if self.expecting_raise:
+            return  # a test expects the call to raise: no task is created
         for call, name, how in thrown_away_tasks(node.value, ctx):
             self._report(call, name, how, ctx)
 
@@ -206,6 +222,19 @@ or `ensure_future(loop=...)` calls are left alone.
             "exception is never observed; keep a reference (e.g. a TaskGroup) or use the runtime's `spawn()`",
             spawn_fix(call, name, ctx),
         )
+
+
+RAISES_CONTEXTS = frozenset({"pytest.raises"})
+
+
+def _expects_raise(expr: cst.BaseExpression, ctx: LintContext) -> bool:
+    """``self.assertRaises(...)``/``assertRaisesRegex(...)`` or ``pytest.raises(...)``."""
+    if not isinstance(expr, cst.Call):
+        return False
+    func = expr.func
+    if isinstance(func, cst.Attribute) and func.attr.value in ("assertRaises", "assertRaisesRegex"):
+        return True
+    return ctx.has_name(func, RAISES_CONTEXTS) is not None
 
 
 def spawn_fix(call: cst.Call, name: str, ctx: LintContext) -> Fix | None:

@@ -16,18 +16,19 @@ CANCELLED = frozenset({"asyncio.CancelledError", "asyncio.exceptions.CancelledEr
 BASE_EXCEPTION = frozenset({"builtins.BaseException"})
 SUPPRESS = frozenset({"contextlib.suppress"})
 EXITS = frozenset({"sys.exit", "os._exit", "os.abort"})
+EXC_INFO = frozenset({"sys.exc_info", "sys.exception"})
 # Loop methods that run a sync function as a callback.
 CALLBACK_REGISTRARS = frozenset({"add_done_callback"})
-_NESTED = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 
 
 def _walk(node: cst.CSTNode):  # noqa: ANN202 - a generator of nodes
     """Every node under ``node`` that runs as part of it (not nested defs, lambdas, classes)."""
+    nested = (cst.FunctionDef, cst.Lambda, cst.ClassDef)  # cst is lazy: not at import time
     stack = [node]
     while stack:
         current = stack.pop()
         yield current
-        stack.extend(child for child in current.children if not isinstance(child, _NESTED))
+        stack.extend(child for child in current.children if not isinstance(child, nested))
 
 
 def _has_checkpoint(body: cst.CSTNode) -> bool:
@@ -74,9 +75,30 @@ def _ends_how(body: cst.BaseSuite) -> str:
     return "falls"
 
 
-def _propagates(body: cst.CSTNode, ctx: LintContext) -> bool:
+LOGGING_METHODS = frozenset(
+    {"debug", "info", "warning", "warn", "error", "exception", "critical", "log", "print_exc", "format_exc"}
+)
+
+
+def _is_logging_call(node: cst.CSTNode) -> bool:
+    if not isinstance(node, cst.Call):
+        return False
+    func = node.func
+    if isinstance(func, cst.Name):
+        return func.value == "print"
+    return isinstance(func, cst.Attribute) and func.attr.value in LOGGING_METHODS
+
+
+def _propagates(handler: cst.ExceptHandler | cst.ExceptStarHandler, ctx: LintContext) -> bool:
     """The handler re-raises (any ``raise``, also ``raise ... from``), exits the process,
-    or calls ``uncancel()`` (a deliberate, 3.11+ way to absorb one cancellation)."""
+    calls ``uncancel()`` (a deliberate, 3.11+ way to absorb one cancellation), or hands the
+    exception on: uses the caught exception (``as exc``) other than in a logging call —
+    stores it, passes it to a function or a future that raises or reports it — or takes it
+    with ``sys.exc_info()``/``sys.exception()``."""
+    body = handler.body
+    caught_name = handler.name.name.value if handler.name is not None and isinstance(handler.name.name, cst.Name) else None
+    logged: set[int] = set()
+    used: list[cst.Name] = []
     for node in _walk(body):
         if isinstance(node, cst.Raise):
             return True
@@ -84,9 +106,13 @@ def _propagates(body: cst.CSTNode, ctx: LintContext) -> bool:
             func = node.func
             if isinstance(func, cst.Attribute) and func.attr.value == "uncancel":
                 return True
-            if ctx.has_name(func, EXITS):
+            if ctx.has_name(func, EXITS | EXC_INFO):
                 return True
-    return False
+            if _is_logging_call(node):
+                logged.update(id(n) for arg in node.args for n in _walk(arg))
+        if caught_name is not None and isinstance(node, cst.Name) and node.value == caught_name:
+            used.append(node)
+    return any(id(name) not in logged for name in used)
 
 
 @dataclass
@@ -130,16 +156,20 @@ Not reported:
 - a handler that re-raises (any `raise`, also `raise ... from`), exits the process
   (`sys.exit()`), or calls `uncancel()` (the deliberate way, from Python 3.11, to absorb one
   cancellation);
+- a handler that hands the exception on: uses the caught exception (`except ... as exc`)
+  other than in a logging call — stores it to raise later, passes it to a function or sets it
+  on a future — or takes it with `sys.exc_info()`;
 - a `try` (or `suppress`) that awaits a task this function itself cancelled earlier
   (`task.cancel()` then `try: await task` / `except CancelledError: pass`, also
-  `for t in tasks: t.cancel()` then `gather(*tasks)`): that is how one waits for a cancelled
-  task to finish;
+  `for t in tasks: t.cancel()` then `gather(*tasks)`, and `loop.call_soon(task.cancel)`):
+  that is how one waits for a cancelled task to finish; and a task that cancels itself
+  (`asyncio.current_task().cancel()`) on purpose;
 - the top-level statements of the entry coroutine of a program (`asyncio.run(main())` under
   `if __name__ == "__main__":` or in `__main__.py`): nothing above it waits for the
   cancellation, and `asyncio.run()` itself turns Ctrl-C into `KeyboardInterrupt` after it;
 - a handler that ends the coroutine, with `return` (or a `break` out of the loop that is the
-  last statement of the function) after any cleanup — logging, closing connections,
-  cancelling child tasks, setting flags. This is the usual end of a worker loop started as a
+  last statement of the function, or by being the last thing the function runs) after any
+  cleanup — logging, closing connections, cancelling child tasks, setting flags. This is the usual end of a worker loop started as a
   task: the task finishes promptly when cancelled, so shutdown does not hang. It is reported
   only when this module awaits that coroutine directly (`await fetch()`): then the caller
   continues as if the call had completed.
@@ -254,6 +284,13 @@ exception they swallow today.
                 self._note_cancelled(func.value, function, ctx)
         elif isinstance(func, cst.Attribute) and func.attr.value in CALLBACK_REGISTRARS and node.args:
             self.callbacks.update(self._local_keys(node.args[0].value, ctx))
+        # `loop.call_soon(task.cancel)`, `call_later(1, task.cancel)`: cancelled too.
+        for arg in node.args:
+            value = arg.value
+            if isinstance(value, cst.Attribute) and value.attr.value == "cancel":
+                function = self._current(ctx)
+                if function is not None:
+                    self._note_cancelled(value.value, function, ctx)
         if node.args and isinstance(node.args[0].value, cst.Call) and loop_runner(node, ctx) is not None:
             if ctx.is_program_entry:
                 self.entry_functions.update(self._local_keys(node.args[0].value.func, ctx))
@@ -298,6 +335,8 @@ exception they swallow today.
                 cancelled.add(ctx.module.code_for_node(node.func.value))
         if not cancelled:
             return False
+        if any(text.endswith("current_task()") for text in cancelled):
+            return True  # the task cancels itself on purpose
         for node in _walk(body):
             if isinstance(node, cst.Await):
                 for inner in _walk(node.expression):
@@ -332,13 +371,13 @@ exception they swallow today.
             if cancellation_handled and "CancelledError" not in catches:
                 break
             cancellation_handled = True
-            if _propagates(handler.body, ctx):
+            if _propagates(handler, ctx):
                 continue
             how = _ends_how(handler.body)
             if how == "break" and not self._break_ends_function(function):
                 how = "falls"
-            elif how == "break":
-                how = "return"
+            elif how == "break" or (how == "falls" and _last_in_function(ctx)):
+                how = "return"  # nothing of the function runs after the handler
             self.candidates.append(
                 _Candidate(
                     handler,
@@ -388,7 +427,7 @@ exception they swallow today.
             catches = caught(handler.type, ctx)
             if catches is None:
                 continue
-            if _propagates(handler.body, ctx) or any(
+            if _propagates(handler, ctx) or any(
                 _is_call_to(n, ("cancel", "set_result", "set_exception")) for n in _walk(handler.body)
             ):
                 break
@@ -433,6 +472,22 @@ exception they swallow today.
                     "the future it sets is never resolved, so whoever awaits it waits forever; cancel that future too",
                     statement=handler,
                 )
+
+
+def _last_in_function(ctx: LintContext) -> bool:
+    """The statement being visited is the last thing its function runs: the last statement
+    of the function body, or of a ``with`` or ``if`` block that is itself last."""
+    statements = ctx.statements
+    for index in range(len(statements) - 1, 0, -1):
+        child, parent = statements[index], statements[index - 1]
+        if not isinstance(parent, (cst.FunctionDef, cst.With, cst.If)):
+            return False
+        body = parent.body
+        if not isinstance(body, cst.IndentedBlock) or not body.body or body.body[-1] is not child:
+            return False
+        if isinstance(parent, cst.FunctionDef):
+            return True
+    return False
 
 
 def _is_call_to(node: cst.CSTNode, methods: tuple[str, ...]) -> bool:
