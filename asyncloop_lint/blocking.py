@@ -11,6 +11,8 @@ object bound to the thread that created it: offloading the call alone would not 
 
 from __future__ import annotations
 
+import re
+
 SLEEP, THREAD, NONE = "sleep", "thread", "none"
 
 _HTTP_VERBS = ("get", "post", "put", "patch", "delete", "head", "options", "request")
@@ -89,6 +91,10 @@ METHODS: dict[str, tuple[frozenset[str], str]] = {
     "pathlib.WindowsPath": (frozenset({"read_text", "read_bytes", "write_text", "write_bytes"}), THREAD),
     "concurrent.futures.Future": (frozenset({"result", "exception"}), THREAD),
 }
+# Futures count only when made by a submission (FUTURE_MAKERS, ``executor.submit``): a
+# ``Future()`` built by the code itself is usually awaited (through an event or a callback)
+# before its ``result()`` is read.
+FUTURE_CLASSES = frozenset({"concurrent.futures.Future"})
 PATH_CLASSES = frozenset({"pathlib.Path", "pathlib.PosixPath", "pathlib.WindowsPath"})
 # Path methods and properties that return another path of the same kind.
 PATH_DERIVERS = frozenset(
@@ -105,11 +111,14 @@ FUTURE_MAKERS = frozenset({"asyncio.run_coroutine_threadsafe", "asyncio.tasks.ru
 # Calls that run their callable argument elsewhere: what they are given is not called here.
 OFFLOADERS = frozenset({"asyncio.to_thread", "asyncio.threads.to_thread"})
 
-# Byte substrings without which none of the above can appear in a file.
-NEEDLES = (
-    b"sleep", b"open", b"input", b"urlopen", b"urlretrieve", b"urllib3", b"requests", b"httpx",
-    b"subprocess", b"system", b"wait", b"socket", b"connect", b"os", b"shutil", b"read_", b"write_",
-    b"acquire", b"result", b"as_completed",
+# The pre-filter (bytes, before parsing): an import of a module whose functions block, a call
+# of the builtins `open`/`input`, or a relative import (a way into another project module).
+PREFILTER = re.compile(
+    rb"^[ \t]*(?:import|from)[ \t]+(?:time|requests|httpx|urllib3?|subprocess|os|shutil|socket|sqlite3|"
+    rb"psycopg2?|pymysql|MySQLdb|mysql|pymssql|pyodbc|cx_Oracle|oracledb|pathlib|threading|concurrent)\b"
+    rb"|^[ \t]*from[ \t]+\."
+    rb"|\b(?:open|input)\(",
+    re.MULTILINE,
 )
 
 

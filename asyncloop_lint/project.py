@@ -322,13 +322,13 @@ def _blocking_call(call: ast.Call, imports: dict[str, str], built: dict[str, str
 
 
 def _built_from(expr: ast.expr, imports: dict[str, str], built: dict[str, str]) -> str | None:
-    from .blocking import EXECUTORS, FUTURE_MAKERS, METHODS, PATH_CLASSES, PATH_DERIVERS
+    from .blocking import EXECUTORS, FUTURE_CLASSES, FUTURE_MAKERS, METHODS, PATH_CLASSES, PATH_DERIVERS
 
     if isinstance(expr, ast.Name):
         return built.get(expr.id)
     if isinstance(expr, ast.Call):
         qualified = _qualify(expr.func, imports)
-        if qualified in METHODS:
+        if qualified in METHODS and qualified not in FUTURE_CLASSES:
             return qualified
         if qualified in FUTURE_MAKERS:
             return "concurrent.futures.Future"

@@ -409,7 +409,8 @@ exception they swallow today.
             if not names or not _has_checkpoint(node.body) or self._awaits_cancelled(node.body, function, ctx):
                 continue
             top = isinstance(function.node.body, cst.IndentedBlock) and node in function.node.body.body
-            self.candidates.append(_Candidate(call, function, "suppress", f"`suppress({names[0]})`", top, None, None))
+            how = "return" if _last_in_function(ctx) else "suppress"  # nothing runs after it
+            self.candidates.append(_Candidate(call, function, how, f"`suppress({names[0]})`", top, None, None))
 
     # ---- sync callbacks ------------------------------------------------------------------
     def _check_callback_try(self, node: cst.Try | cst.TryStar, handlers, ctx: LintContext) -> None:  # noqa: ANN001

@@ -39,9 +39,15 @@ class BlockingCallInCoroutine(Rule):
     summary = "A blocking call runs on the event loop, directly or through sync functions"
     fix = "sometimes"
     needs_call_graph = True
-    # A coroutine must exist. The blocking call itself may sit in another module of the
-    # project (reached through an import), so the second group is wide on purpose.
-    needles = ((b"async def",),)
+    # A coroutine must exist, and a blocking call by qualified name needs its module imported
+    # (or is the builtin `open`/`input`); a chain into another module of the project needs a
+    # relative import (the bytes cannot tell an absolute import of the project from an
+    # installed package's: see the rule page).
+    needles = ((b"async def",), (b"import", b"open", b"input"))
+
+    @classmethod
+    def could_match(cls, source: bytes) -> bool:
+        return super().could_match(source) and blocking.PREFILTER.search(source) is not None
     what = """
 Checks for known blocking calls made by a coroutine, directly in its body or through sync
 functions of the project that it calls (in this module, and in other modules of the project
@@ -56,8 +62,9 @@ Blocking calls, by qualified name: `time.sleep`; `open()`, `io.open`, `input()`;
 `makedirs`, `listdir`, `scandir`, `walk`, …) and `shutil` (`copy*`, `move`, `rmtree`, …);
 `Path.read_text`/`read_bytes`/`write_text`/`write_bytes` on a `pathlib.Path`;
 `acquire()` of a `threading` lock or semaphore (not `acquire(False)` or `timeout=0`);
-`result()` of a `concurrent.futures.Future` (from `executor.submit()` or
-`asyncio.run_coroutine_threadsafe()`), `concurrent.futures.wait`/`as_completed`; and the
+`result()` of a `concurrent.futures.Future` from `executor.submit()` or
+`asyncio.run_coroutine_threadsafe()` (not one built with `Future()`: whoever builds it
+usually awaits its completion first), `concurrent.futures.wait`/`as_completed`; and the
 `connect()` of synchronous database drivers (`sqlite3`, `psycopg2`, `psycopg`, `pymysql`,
 `MySQLdb`, `mysql.connector`, `pymssql`, `pyodbc`, `cx_Oracle`, `oracledb`).
 
@@ -68,7 +75,11 @@ recognised by what it was built from (`requests.Session()`, `with httpx.Client()
 `self._lock = threading.Lock()` in the class, a parameter annotated `Path`), never by its
 name.
 
-Cross-module chains use a per-module summary (see Options). ruff's ASYNC210–ASYNC251 and
+Cross-module chains use a per-module summary (see Options). The byte pre-filter parses a
+file for this rule only when it defines a coroutine and imports a module with blocking calls
+(`time`, `os`, `requests`, …), uses `open`/`input`, or has a relative import (`from . import
+x`, `from .db import load`): a module whose only way to a blocking call is an absolute import
+of another project module (`from app.db import load`) is not checked for that chain. ruff's ASYNC210–ASYNC251 and
 flake8-async's ASYNC2xx rules report blocking calls written in the coroutine's own body;
 `# noqa: ASYNC2xx` (any of them) on the line also silences AL504.
 """
@@ -195,7 +206,7 @@ deep. Modules outside the project (installed packages) are not read.
     def _callees(self, func: cst.BaseExpression, ctx: LintContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
         from libcst.metadata import QualifiedNameSource
 
-        if not isinstance(func, (cst.Name, cst.Attribute)):
+        if not _is_dotted(func):
             return (), ()
         local: list[str] = []
         imported: list[str] = []
@@ -212,7 +223,8 @@ deep. Modules outside the project (installed packages) are not read.
 
     def _blocking(self, call: cst.Call, ctx: LintContext) -> tuple[str, str] | None:
         func = call.func
-        for name in ctx.full_names(func):
+        # Only a dotted name is resolved: libcst names `input("> ").strip` `builtins.input`.
+        for name in ctx.full_names(func) if _is_dotted(func) else ():
             kind = blocking.blocking_function(name)
             if kind is not None:
                 return blocking.display(name), kind
@@ -240,8 +252,8 @@ deep. Modules outside the project (installed packages) are not read.
             return None
         if isinstance(expr, cst.Call):
             func = expr.func
-            for name in ctx.full_names(func):
-                if name in blocking.METHODS:
+            for name in ctx.full_names(func) if _is_dotted(func) else ():
+                if name in blocking.METHODS and name not in blocking.FUTURE_CLASSES:
                     return name
                 if name in blocking.FUTURE_MAKERS:
                     return "concurrent.futures.Future"
@@ -274,7 +286,7 @@ deep. Modules outside the project (installed packages) are not read.
                 annotation = _param_annotation(expr, ctx)
                 if annotation is not None:
                     for name in ctx.full_names(annotation):
-                        if name in blocking.METHODS:
+                        if name in blocking.METHODS and name not in blocking.FUTURE_CLASSES:
                             return name
         return None
 
@@ -403,6 +415,13 @@ deep. Modules outside the project (installed packages) are not read.
 
 
 _ALL_METHODS = frozenset(m for methods, _ in blocking.METHODS.values() for m in methods)
+
+
+def _is_dotted(expr: cst.BaseExpression) -> bool:
+    """``name`` or ``a.b.c``: an expression whose qualified name means what it says."""
+    while isinstance(expr, cst.Attribute):
+        expr = expr.value
+    return isinstance(expr, cst.Name)
 
 
 def _short(key: str) -> str:
