@@ -169,10 +169,11 @@ Not reported:
   cancellation, and `asyncio.run()` itself turns Ctrl-C into `KeyboardInterrupt` after it;
 - a handler that ends the coroutine, with `return` (or a `break` out of the loop that is the
   last statement of the function, or by being the last thing the function runs) after any
-  cleanup — logging, closing connections, cancelling child tasks, setting flags. This is the usual end of a worker loop started as a
-  task: the task finishes promptly when cancelled, so shutdown does not hang. It is reported
-  only when this module awaits that coroutine directly (`await fetch()`): then the caller
-  continues as if the call had completed.
+  cleanup — logging, closing connections, cancelling child tasks, setting flags. This is
+  the usual end of a worker loop started as a task: the task finishes promptly when
+  cancelled, so shutdown does not hang. It is reported only when this module awaits that
+  coroutine directly (`await fetch()`): then the caller continues as if the call had
+  completed.
 
 In sync callbacks run by the loop (`fut.add_done_callback(cb)`), a cancellation is never
 delivered to the callback itself; `fut.result()` raises `CancelledError` when the future was
@@ -333,6 +334,10 @@ exception they swallow today.
         for node in _walk(body):
             if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "cancel":
                 cancelled.add(ctx.module.code_for_node(node.func.value))
+            if isinstance(node, cst.Call):  # `loop.call_soon(f.cancel)` in the body itself
+                for arg in node.args:
+                    if isinstance(arg.value, cst.Attribute) and arg.value.attr.value == "cancel":
+                        cancelled.add(ctx.module.code_for_node(arg.value.value))
         if not cancelled:
             return False
         if any(text.endswith("current_task()") for text in cancelled):
