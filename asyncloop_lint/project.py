@@ -229,7 +229,10 @@ class _BlockingSummary:
         _collect_imports(list(_own_nodes(function)), imports)
         built: dict[str, str] = {}
         found = None
-        calls = [n for n in _own_nodes(function) if isinstance(n, ast.Call)]
+        # Calls under `if <flag>:` with a parameter defaulting to False/None/0 run only for
+        # callers that pass it: not counted here (a summary does not know its caller).
+        guarded = _guarded_calls(function)
+        calls = [n for n in _own_nodes(function) if isinstance(n, ast.Call) and id(n) not in guarded]
         for node in _own_nodes(function):
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 kind = _built_from(node.value, imports, built)
@@ -275,6 +278,23 @@ class _BlockingSummary:
         visiting.discard(name)
         memo[name] = found
         return found
+
+
+def _guarded_calls(function: ast.FunctionDef) -> set[int]:
+    args = function.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults = dict(zip([a.arg for a in positional[len(positional) - len(args.defaults):]], args.defaults))
+    defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+    flags = {
+        name for name, value in defaults.items()
+        if isinstance(value, ast.Constant) and value.value in (False, None, 0) and not isinstance(value.value, str)
+    }
+    guarded: set[int] = set()
+    for node in _own_nodes(function):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id in flags:
+            for statement in node.body:
+                guarded.update(id(n) for n in ast.walk(statement) if isinstance(n, ast.Call))
+    return guarded
 
 
 def _own_nodes(function: ast.AST):  # noqa: ANN202 - a generator of nodes

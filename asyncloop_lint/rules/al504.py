@@ -22,6 +22,7 @@ class _Blocking:
     kind: str  # blocking.SLEEP / THREAD / NONE
     fixable_here: bool  # a statement-level position where `await` may go
     statement: cst.CSTNode | None
+    guard: str | None = None  # runs only under `if <flag>:`, a parameter defaulting to a falsy literal
 
 
 @dataclass
@@ -31,6 +32,7 @@ class _Edge:
     imported: tuple[str, ...]  # qualified names from imports (other modules of the project)
     fixable_here: bool
     statement: cst.CSTNode | None
+    guard: str | None = None
 
 
 class BlockingCallInCoroutine(Rule):
@@ -147,6 +149,34 @@ deep. Modules outside the project (installed packages) are not read.
         self.self_attrs: dict[tuple[str, str], str] = {}  # (class key, attribute) -> kind
         self.comprehensions: list[object] = []  # function frames of enclosing comprehensions
         self.positions: dict[int, str] = {}  # id(call) -> "primary" | "awaited" | "statement"
+        # `if remove_first:` where `remove_first` is a parameter defaulting to False/None/0:
+        # what runs in its body runs only for callers that pass it.
+        self.guard_blocks: dict[int, str] = {}
+        self.guards: list[tuple[object, str]] = []  # (function frame, parameter)
+
+    def visit_If(self, node: cst.If, ctx: LintContext) -> None:
+        function = ctx.function
+        if function is None or not isinstance(node.test, cst.Name):
+            return
+        for param in (*function.params.posonly_params, *function.params.params, *function.params.kwonly_params):
+            if param.name.value == node.test.value and _falsy_literal(param.default):
+                self.guard_blocks[id(node.body)] = param.name.value
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock, ctx: LintContext) -> None:
+        guard = self.guard_blocks.get(id(node))
+        if guard is not None:
+            self.guards.append((ctx.function_frame, guard))
+
+    def leave_IndentedBlock(self, node: cst.IndentedBlock, ctx: LintContext) -> None:
+        if id(node) in self.guard_blocks:
+            self.guards.pop()
+
+    def _guard(self, ctx: LintContext) -> str | None:
+        frame = ctx.function_frame
+        for owner, guard in reversed(self.guards):
+            if owner is frame:
+                return guard
+        return None
 
     # ---- positions -------------------------------------------------------------------------
     def _enter_comprehension(self, node: cst.CSTNode, ctx: LintContext) -> None:
@@ -197,11 +227,11 @@ deep. Modules outside the project (installed packages) are not read.
         found = self._blocking(node, ctx)
         if found is not None:
             what, kind = found
-            self.direct.setdefault(key, []).append(_Blocking(node, what, kind, fixable, ctx.statement))
+            self.direct.setdefault(key, []).append(_Blocking(node, what, kind, fixable, ctx.statement, self._guard(ctx)))
             return
         local, imported = self._callees(node.func, ctx)
         if local or imported:
-            self.edges.setdefault(key, []).append(_Edge(node, local, imported, fixable, ctx.statement))
+            self.edges.setdefault(key, []).append(_Edge(node, local, imported, fixable, ctx.statement, self._guard(ctx)))
 
     def _callees(self, func: cst.BaseExpression, ctx: LintContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
         from libcst.metadata import QualifiedNameSource
@@ -301,7 +331,7 @@ deep. Modules outside the project (installed packages) are not read.
     def finish(self, ctx: LintContext) -> None:
         functions = ctx.graph.functions
         classes = ctx.graph.classes
-        memo: dict[str, tuple[list[str], str] | None] = {}
+        memo: dict[tuple[str, frozenset[str]], tuple[list[str], str] | None] = {}
 
         def resolve(edge: _Edge) -> str | None:
             for name in edge.local:
@@ -313,25 +343,29 @@ deep. Modules outside the project (installed packages) are not read.
                     return f"{name}.__init__" if init is not None and not init.is_async else None
             return None
 
-        def reach(key: str, visiting: set[str]) -> tuple[list[str], str] | None:
-            """The chain from sync function ``key`` to a blocking call: [key, ..., what]."""
-            if key in memo:
-                return memo[key]
+        def reach(key: str, visiting: set[str], passed: frozenset[str] = frozenset()) -> tuple[list[str], str] | None:
+            """The chain from sync function ``key`` to a blocking call: [key, ..., what].
+            ``passed``: the guard parameters the caller passes (see ``guard_blocks``)."""
+            memo_key = (key, passed)
+            if memo_key in memo:
+                return memo[memo_key]
             if key in visiting:
                 return None
             visiting.add(key)
             found: tuple[list[str], str] | None = None
-            direct = self.direct.get(key)
+            direct = [b for b in self.direct.get(key, ()) if b.guard is None or b.guard in passed]
             if direct:
                 found = ([key], direct[0].what)
             else:
                 for edge in self.edges.get(key, ()):
-                    step = self._step(edge, resolve, reach, visiting, ctx)
+                    if edge.guard is not None and edge.guard not in passed:
+                        continue
+                    step = self._step(edge, resolve, reach, visiting, ctx, functions)
                     if step is not None:
                         found = ([key, *step[0]], step[1])
                         break
             visiting.discard(key)
-            memo[key] = found
+            memo[memo_key] = found
             return found
 
         for key, info in functions.items():
@@ -348,7 +382,7 @@ deep. Modules outside the project (installed packages) are not read.
                     statement=item.statement,
                 )
             for edge in self.edges.get(key, ()):
-                step = self._step(edge, resolve, reach, set(), ctx)
+                step = self._step(edge, resolve, reach, set(), ctx, functions)
                 if step is None:
                     continue
                 chain, what = step
@@ -363,11 +397,11 @@ deep. Modules outside the project (installed packages) are not read.
                     statement=edge.statement,
                 )
 
-    def _step(self, edge: _Edge, resolve, reach, visiting: set[str], ctx: LintContext):  # noqa: ANN001, ANN202
+    def _step(self, edge: _Edge, resolve, reach, visiting: set[str], ctx: LintContext, functions):  # noqa: ANN001, ANN202
         """Where an edge leads: (chain of function keys, blocking call) or None."""
         callee = resolve(edge)
         if callee is not None:
-            return reach(callee, visiting)
+            return reach(callee, visiting, _passed(edge.node, functions[callee].node))
         if edge.local:
             return None
         for qualified in edge.imported:
@@ -415,6 +449,25 @@ deep. Modules outside the project (installed packages) are not read.
 
 
 _ALL_METHODS = frozenset(m for methods, _ in blocking.METHODS.values() for m in methods)
+
+
+def _falsy_literal(expr: cst.BaseExpression | None) -> bool:
+    if isinstance(expr, cst.Name):
+        return expr.value in ("False", "None")
+    return isinstance(expr, cst.Integer) and expr.value == "0"
+
+
+def _passed(call: cst.Call, function: cst.FunctionDef) -> frozenset[str]:
+    """The parameters of ``function`` that ``call`` passes (by keyword or by position)."""
+    names = {a.keyword.value for a in call.args if a.keyword is not None}
+    if any(a.star for a in call.args):
+        return frozenset(p.name.value for p in (*function.params.posonly_params, *function.params.params, *function.params.kwonly_params))
+    positional = [p.name.value for p in (*function.params.posonly_params, *function.params.params)]
+    bound = isinstance(call.func, cst.Attribute) or function.name.value == "__init__"
+    if positional and positional[0] in ("self", "cls") and bound:
+        positional = positional[1:]
+    names.update(positional[: sum(1 for a in call.args if a.keyword is None)])
+    return frozenset(names)
 
 
 def _is_dotted(expr: cst.BaseExpression) -> bool:
