@@ -289,6 +289,7 @@ async def handler() -> None:
         await work()
     except asyncio.CancelledError:  # noqa: ASYNC251, E722
         pass
+    print("carried on")
 '''
 
 
