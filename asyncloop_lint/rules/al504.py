@@ -123,7 +123,9 @@ calls of project functions that reach one, become `await asyncio.to_thread(f, ..
 because the function now runs in a worker thread (objects bound to one thread, such as a
 `sqlite3` connection or a non-thread-safe client, may refuse or misbehave; the context
 variables are copied, so changes made in the thread are not seen by the caller). No fix
-inside comprehensions, for `open()`, `urlopen()`, `os.scandir()`, `os.walk()`,
+inside comprehensions, inside a `try` whose handlers catch `CancelledError` (or
+`BaseException`, or a bare `except:`) or a `suppress()` of one — the new `await` would let a
+cancellation in to be swallowed there (AL403) —, for `open()`, `urlopen()`, `os.scandir()`, `os.walk()`,
 `as_completed()` and `httpx.stream()` (their results are used afterwards and block too), for
 `sqlite3.connect()` (the connection refuses use from any thread but the one that made it) and
 `RLock.acquire()` (only the acquiring thread may release it), or when the call is already
@@ -153,6 +155,10 @@ deep. Modules outside the project (installed packages) are not read.
         # what runs in its body runs only for callers that pass it.
         self.guard_blocks: dict[int, str] = {}
         self.guards: list[tuple[object, str]] = []  # (function frame, parameter)
+        # Bodies of `try` blocks whose handlers catch a cancellation (and `suppress()` of one):
+        # a fix adding an `await` there would let a cancellation in to be swallowed (AL403).
+        self.catching_blocks: set[int] = set()
+        self.catching: list[object] = []  # function frames of the enclosing such bodies
 
     def visit_If(self, node: cst.If, ctx: LintContext) -> None:
         function = ctx.function
@@ -162,14 +168,34 @@ deep. Modules outside the project (installed packages) are not read.
             if param.name.value == node.test.value and _falsy_literal(param.default):
                 self.guard_blocks[id(node.body)] = param.name.value
 
+    def visit_Try(self, node: cst.Try, ctx: LintContext) -> None:
+        from .al403 import caught
+
+        if any(caught(handler.type, ctx) for handler in node.handlers):
+            self.catching_blocks.add(id(node.body))
+
+    def visit_With(self, node: cst.With, ctx: LintContext) -> None:
+        from .al403 import BASE_EXCEPTION, CANCELLED, SUPPRESS
+
+        for item in node.items:
+            call = item.item
+            if isinstance(call, cst.Call) and ctx.has_name(call.func, SUPPRESS) and any(
+                ctx.has_name(a.value, CANCELLED | BASE_EXCEPTION) for a in call.args
+            ):
+                self.catching_blocks.add(id(node.body))
+
     def visit_IndentedBlock(self, node: cst.IndentedBlock, ctx: LintContext) -> None:
         guard = self.guard_blocks.get(id(node))
         if guard is not None:
             self.guards.append((ctx.function_frame, guard))
+        if id(node) in self.catching_blocks:
+            self.catching.append(ctx.function_frame)
 
     def leave_IndentedBlock(self, node: cst.IndentedBlock, ctx: LintContext) -> None:
         if id(node) in self.guard_blocks:
             self.guards.pop()
+        if id(node) in self.catching_blocks:
+            self.catching.pop()
 
     def _guard(self, ctx: LintContext) -> str | None:
         frame = ctx.function_frame
@@ -223,7 +249,8 @@ deep. Modules outside the project (installed packages) are not read.
         key = frame.key
         position = self.positions.get(id(node))
         in_comprehension = any(f is frame for f in self.comprehensions)
-        fixable = not in_comprehension and position != "awaited"
+        catching = any(f is frame for f in self.catching)
+        fixable = not in_comprehension and not catching and position != "awaited"
         found = self._blocking(node, ctx)
         if found is not None:
             what, kind = found
