@@ -52,8 +52,13 @@ def is_event_loop(expr: cst.BaseExpression, ctx: LintContext) -> bool:
         if annotation is not None:
             return ctx.has_name(annotation, LOOP_TYPES) is not None
         return expr.value in ("loop", "_loop", "event_loop")
-    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value in ("self", "cls"):
-        return expr.attr.value in ("loop", "_loop", "event_loop", "_event_loop")
+    if isinstance(expr, cst.Attribute):
+        # ``self.bot.loop``, ``client.loop``: an attribute named ``loop`` on any receiver
+        # (discord.py's ``Client.loop``, aiogram's and many SDKs' ``.loop``).
+        if expr.attr.value == "loop":
+            return True
+        if isinstance(expr.value, cst.Name) and expr.value.value in ("self", "cls"):
+            return expr.attr.value in ("_loop", "event_loop", "_event_loop")
     return False
 
 
@@ -76,6 +81,54 @@ def discarded_task(statement: cst.CSTNode | None, ctx: LintContext) -> tuple[cst
     return (statement.value, name) if name else None
 
 
+def thrown_away_tasks(expr: cst.BaseExpression, ctx: LintContext) -> list[tuple[cst.Call, str, str]]:
+    """Task-creating calls whose task an expression statement throws away, with the display
+    name and how: the statement itself (``create_task(c)``), an element of a list, tuple or
+    set display or comprehension, a branch of a conditional expression, or the receiver of
+    ``.add_done_callback(...)`` (the task keeps its callbacks; nothing keeps the task)."""
+    if isinstance(expr, cst.Call):
+        name = task_creation(expr, ctx)
+        if name:
+            return [(expr, name, "")]
+        func = expr.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "add_done_callback" and isinstance(func.value, cst.Call):
+            return [(call, name, " (a done callback does not keep it alive)") for call, name, _ in thrown_away_tasks(func.value, ctx)]
+        return []
+    if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
+        return [found for element in expr.elements for found in thrown_away_tasks(element.value, ctx)]
+    if isinstance(expr, (cst.ListComp, cst.SetComp)):
+        return thrown_away_tasks(expr.elt, ctx)
+    if isinstance(expr, cst.IfExp):
+        return thrown_away_tasks(expr.body, ctx) + thrown_away_tasks(expr.orelse, ctx)
+    return []
+
+
+def unread_local_task(node: cst.Assign, ctx: LintContext) -> tuple[cst.Call, str, str] | None:
+    """``task = create_task(c)`` in a function where ``task`` is never read afterwards (no
+    reference at all to that binding: not awaited, stored, returned or passed on)."""
+    if len(node.targets) != 1 or not isinstance(node.value, cst.Call) or ctx.function_frame is None:
+        return None
+    target = node.targets[0].target
+    if not isinstance(target, cst.Name):
+        return None
+    name = task_creation(node.value, ctx)
+    if name is None:
+        return None
+    scope = ctx.scope(target)
+    if scope is None or type(scope).__name__ != "FunctionScope":
+        return None
+    if target.value in getattr(scope, "_scope_overwrites", {}) or any(
+        getattr(a, "node", None) is not target and type(a).__name__ != "Assignment" for a in scope[target.value]
+    ):
+        return None  # global/nonlocal, or bound in ways we do not follow
+    for assignment in scope.assignments[target.value]:
+        if getattr(assignment, "node", None) is target:
+            if assignment.references:
+                return None
+            return node.value, name, f" (stored in `{target.value}`, which is never read)"
+    return None
+
+
 class DanglingTask(Rule):
     code = "AL401"
     name = "dangling-task"
@@ -84,10 +137,23 @@ class DanglingTask(Rule):
     needles = ((b"create_task", b"ensure_future"),)
     candidates = r"create_task|ensure_future"
     what = """
-Checks for expression statements that discard the task returned by `asyncio.create_task()`,
-`asyncio.ensure_future()` or `loop.create_task()`. `TaskGroup.create_task()` is not reported
-(the group keeps its tasks and propagates their failures), and neither is a task that is kept:
-assigned, stored in a collection, awaited, gathered or returned.
+Checks for tasks returned by `asyncio.create_task()`, `asyncio.ensure_future()` or
+`loop.create_task()` that nothing keeps:
+
+- an expression statement that is the call itself, a list, tuple or set display (or
+  comprehension) of such calls, or a conditional expression with one in a branch;
+- `create_task(...).add_done_callback(...)` as a statement: the task holds its callbacks,
+  but nothing holds the task;
+- `task = create_task(...)` in a function where that binding of `task` is never read.
+
+The loop receiver is recognised by what it was bound to (`get_running_loop()`,
+`new_event_loop()`, a parameter annotated as a loop) or, when that is unknowable, by its
+name: `loop`, and any attribute named `loop` (`self.bot.loop`, `client.loop`).
+`TaskGroup.create_task()` is not reported (the group keeps its tasks and propagates their
+failures), and neither is a task that is kept: stored in a collection or an attribute,
+read after the assignment, awaited, gathered or returned; nor a call inside
+`with self.assertRaises(...)` or `with pytest.raises(...)`, where a test expects it to raise
+(no task is created).
 """
     why = """
 The event loop keeps only a weak reference to a task. A task nobody references can be
@@ -125,18 +191,50 @@ or `ensure_future(loop=...)` calls are left alone.
         "https://docs.python.org/3/library/asyncio-task.html#task-groups",
     )
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.expecting_raise = 0  # depth of `with self.assertRaises(...)` / `pytest.raises(...)`
+
+    def visit_With(self, node: cst.With, ctx: LintContext) -> None:
+        if any(_expects_raise(item.item, ctx) for item in node.items):
+            self.expecting_raise += 1
+
+    def leave_With(self, node: cst.With, ctx: LintContext) -> None:
+        if any(_expects_raise(item.item, ctx) for item in node.items):
+            self.expecting_raise -= 1
+
     def visit_Expr(self, node: cst.Expr, ctx: LintContext) -> None:
-        found = discarded_task(node, ctx)
-        if found is None:
-            return
-        call, name = found
+        if self.expecting_raise:
+            return  # a test expects the call to raise: no task is created
+        for call, name, how in thrown_away_tasks(node.value, ctx):
+            self._report(call, name, how, ctx)
+
+    def visit_Assign(self, node: cst.Assign, ctx: LintContext) -> None:
+        found = unread_local_task(node, ctx)
+        if found is not None:
+            self._report(*found, ctx)
+
+    def _report(self, call: cst.Call, name: str, how: str, ctx: LintContext) -> None:
         ctx.report(
             self,
             call,
-            f"The task from `{name}()` is discarded: it can be garbage-collected mid-flight and its "
+            f"The task from `{name}()` is discarded{how}: it can be garbage-collected mid-flight and its "
             "exception is never observed; keep a reference (e.g. a TaskGroup) or use the runtime's `spawn()`",
             spawn_fix(call, name, ctx),
         )
+
+
+RAISES_CONTEXTS = frozenset({"pytest.raises"})
+
+
+def _expects_raise(expr: cst.BaseExpression, ctx: LintContext) -> bool:
+    """``self.assertRaises(...)``/``assertRaisesRegex(...)`` or ``pytest.raises(...)``."""
+    if not isinstance(expr, cst.Call):
+        return False
+    func = expr.func
+    if isinstance(func, cst.Attribute) and func.attr.value in ("assertRaises", "assertRaisesRegex"):
+        return True
+    return ctx.has_name(func, RAISES_CONTEXTS) is not None
 
 
 def spawn_fix(call: cst.Call, name: str, ctx: LintContext) -> Fix | None:
