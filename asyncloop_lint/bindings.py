@@ -102,7 +102,11 @@ class BindingIndex:
         self._targets: dict[int, Binding] = {}  # id(binding Name) -> the binding it makes
         self._nodes: dict[int, cst.CSTNode] = {}
         self._loads: list[tuple[Scope, cst.Name]] = []
+        # An explicit stack, not recursion: generated modules nest expressions thousands deep
+        # (a long concatenated string literal is one level per line).
+        self._stack: list[tuple[cst.CSTNode, Scope]] = []
         self._walk_body(module.body, self.module_scope)
+        self._drain()
         for scope, name in self._loads:
             for binding in scope.lookup(name.value):
                 binding.references.append(name)
@@ -148,17 +152,26 @@ class BindingIndex:
 
     # ---- the walk ---------------------------------------------------------------------------
     def _walk_body(self, body: Any, scope: Scope) -> None:
-        for statement in body:
+        for statement in reversed(body):
             self._walk(statement, scope)
 
-    def _walk(self, node: cst.CSTNode, scope: Scope) -> None:  # noqa: C901 - one dispatch
-        kind = type(node).__name__
-        handler = _HANDLERS.get(kind)
-        if handler is not None:
-            handler(self, node, scope)
-            return
-        for child in _children(node):
-            self._walk(child, scope)
+    def _walk(self, node: cst.CSTNode, scope: Scope) -> None:
+        """Schedule ``node``: nodes are handled depth-first, siblings in source order (so a
+        ``global`` statement is seen before the statements after it)."""
+        self._stack.append((node, scope))
+
+    def _drain(self) -> None:
+        stack = self._stack
+        while stack:
+            node, scope = stack.pop()
+            handler = _HANDLERS.get(type(node).__name__)
+            if handler is not None:
+                mark = len(stack)
+                handler(self, node, scope)
+                stack[mark:] = stack[mark:][::-1]  # what the handler scheduled, in its order
+                continue
+            for child in reversed(list(_children(node))):
+                stack.append((child, scope))
 
     def _load(self, node: cst.CSTNode, scope: Scope) -> None:
         self._walk(node, scope)

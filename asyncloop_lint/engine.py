@@ -8,6 +8,7 @@ reporter asks for them.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
@@ -103,7 +104,35 @@ def analyze(
     rule_classes: list[type[Rule]],
     source: bytes | None = None,
 ) -> Analysis:
-    """Run ``rule_classes`` over a parsed module in one traversal and filter ``noqa``."""
+    """Run ``rule_classes`` over a parsed module in one traversal and filter ``noqa``.
+
+    libcst's tree walk recurses once per nesting level; a generated module can nest thousands
+    deep (a long concatenated string literal: one level per line). From Python 3.11 on, calls
+    between Python functions do not use the C stack, so such a file is analysed again with a
+    higher recursion limit instead of failing."""
+    try:
+        return _analyze(module, path, settings, rule_classes, source)
+    except RecursionError:
+        if sys.version_info < (3, 11):
+            raise
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, DEEP_RECURSION_LIMIT))
+        try:
+            return _analyze(module, path, settings, rule_classes, source)
+        finally:
+            sys.setrecursionlimit(limit)
+
+
+DEEP_RECURSION_LIMIT = 60_000
+
+
+def _analyze(
+    module: cst.Module,
+    path: str,
+    settings: Settings,
+    rule_classes: list[type[Rule]],
+    source: bytes | None = None,
+) -> Analysis:
     from libcst.metadata import MetadataWrapper, PositionProvider
 
     from .context import LintContext, Traversal

@@ -68,6 +68,10 @@ def process(job: Job, settings: Settings, options: Options) -> FileResult:
             result, fixed_source=fixed_source, fixed_count=fixed_count, warning=error,
             runtime_module=runtime[0], runtime_file=runtime[1],
         )
+    except RecursionError:
+        # Nested deeper than this Python can walk (3.10 keeps the default limit): a warning,
+        # not an error of the run.
+        return FileResult(job.path, warning="nested too deeply for this Python to analyse; not linted")
     except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the run
         detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return FileResult(job.path, error=f"internal error while linting: {detail}")

@@ -147,3 +147,25 @@ def test_fix_path_parses_once_per_pass_and_does_not_lint_again(monkeypatch):
     assert result.fixed_count == 1 and b"get_running_loop" in result.fixed_source
     assert result.diagnostics == ()
     assert counts == {"parse": 2, "analyze": 2}
+
+
+def test_deeply_nested_module_is_linted(tmp_path):
+    """A generated module nesting thousands deep (one level per line of a concatenated string
+    literal) is analysed, not an internal error: the binding pass walks without recursion and
+    libcst's walk gets a higher recursion limit (3.11+)."""
+    import subprocess
+    import sys
+
+    lines = "".join(f"    'line {i}\\n'\n" for i in range(1500))
+    source = f"import asyncio\n\nasync def main():\n    asyncio.get_event_loop()\n\nTEXT = (\n{lines})\n"
+    (tmp_path / "generated.py").write_text(source)
+    proc = subprocess.run(
+        [sys.executable, "-m", "asyncloop_lint", "--isolated", "--no-cache", "--output-format", "concise",
+         str(tmp_path / "generated.py")],
+        capture_output=True, text=True, timeout=300,
+    )
+    if sys.version_info >= (3, 11):
+        assert proc.returncode == 1 and "AL103" in proc.stdout, proc.stdout + proc.stderr
+    else:
+        assert proc.returncode == 0 and "nested too deeply" in proc.stderr, proc.stdout + proc.stderr
+    assert "internal error" not in proc.stdout + proc.stderr
