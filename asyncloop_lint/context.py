@@ -354,6 +354,13 @@ class LintContext:
         """Expressions assigned to ``name`` (``x = expr``, ``with expr as x``) in its scope."""
         return [b.value for b in self.bindings.bindings_for(name) if b.value is not None]
 
+    def parameter(self, name: cst.Name) -> cst.Param | None:
+        """The parameter the Name refers to, when it refers to one."""
+        for binding in self.bindings.bindings_for(name):
+            if isinstance(binding.node, cst.Param):
+                return binding.node
+        return None
+
     def name_is_free(self, name: str, at: cst.CSTNode | None = None) -> bool:
         """True when ``name`` is not bound in the module's global scope (or the scope of ``at``)."""
         scope = self.bindings.scope_of(at) if at is not None else None

@@ -34,14 +34,10 @@ _LOOPS = ("For", "While", "ListComp", "SetComp", "DictComp", "GeneratorExp")
 
 def _param_annotation(name: cst.Name, ctx: LintContext) -> cst.BaseExpression | None | bool:
     """The annotation of the parameter ``name`` refers to; True for an unannotated parameter."""
-    scope = ctx.scope(name)
-    if scope is None:
+    param = ctx.parameter(name)
+    if param is None:
         return None
-    for assignment in scope[name.value]:
-        node = getattr(assignment, "node", None)
-        if isinstance(node, cst.Param):
-            return node.annotation.annotation if node.annotation is not None else True
-    return None
+    return param.annotation.annotation if param.annotation is not None else True
 
 
 def _is_executor(expr: cst.BaseExpression, ctx: LintContext) -> bool:

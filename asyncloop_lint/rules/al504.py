@@ -517,14 +517,11 @@ def _advice(kind: str) -> str:
 
 
 def _param_annotation(name: cst.Name, ctx: LintContext) -> cst.BaseExpression | None:
-    scope = ctx.scope(name)
-    if scope is None:
+    """The annotation of the parameter ``name`` refers to, if it is an annotated parameter."""
+    param = ctx.parameter(name)
+    if param is None:
         return None
-    for assignment in scope[name.value]:
-        node = getattr(assignment, "node", None)
-        if isinstance(node, cst.Param) and node.annotation is not None:
-            return node.annotation.annotation
-    return None
+    return param.annotation.annotation if param.annotation is not None else None
 
 
 def _binds_asyncio(ctx: LintContext, name: str) -> bool:
