@@ -50,6 +50,8 @@ SERVING_CONSTRUCTORS = frozenset(
         "django.core.wsgi.get_wsgi_application",
     }
 )
+# Names that hold an event loop by convention (asyncio's own parameters, ``self.loop``, ``bot.loop``).
+LOOP_NAMES = frozenset({"loop", "_loop", "event_loop", "_event_loop"})
 RUNTIME_ERROR_CATCHERS = frozenset({"builtins.RuntimeError", "builtins.Exception", "builtins.BaseException"})
 
 
@@ -307,6 +309,24 @@ class LoopModel:
         for name, bindings in scope.bindings.items():
             if any(b.value is creation for b in bindings):
                 return not any(e.name == name for e in scope.closes)
+        return False
+
+    def is_loop(self, receiver: libcst.BaseExpression, key: str | None, at: libcst.CSTNode) -> bool:
+        """``receiver`` is an event loop: a loop-producing call (``new_event_loop()``,
+        ``get_event_loop()``, ``get_running_loop()``, a get-or-create helper), a name bound to
+        one in scope, or (where no binding says otherwise) a parameter or attribute named
+        ``loop``/``event_loop`` (``self.loop``, ``bot.loop``)."""
+        if isinstance(receiver, cst.Call):
+            return self.origin(receiver, key) != "unknown"
+        if isinstance(receiver, cst.Attribute):
+            return receiver.attr.value in LOOP_NAMES
+        if isinstance(receiver, cst.Name):
+            found = self.binding(key, receiver.value, at)
+            if found is not None:
+                return self.origin(found[1].value, found[0]) != "unknown" or (
+                    receiver.value in LOOP_NAMES and not isinstance(found[1].value, cst.Call)
+                )
+            return receiver.value in LOOP_NAMES
         return False
 
     @property

@@ -178,3 +178,20 @@ def index_for(root: str) -> ProjectIndex:
     if index is None:
         index = _INDEXES[root] = ProjectIndex(root)
     return index
+
+
+_TEST_FOLDERS = frozenset({"tests", "test", "testing"})
+
+
+def is_test_path(path: str, root: str | None = None) -> bool:
+    """A test module (``test_*.py``, ``*_test.py``, ``conftest.py``, or a file in a ``tests``
+    folder below ``root``): code that runs under a test runner, never in production."""
+    if root is not None:
+        absolute = os.path.abspath(path)
+        if absolute.startswith(os.path.abspath(root) + os.sep):
+            path = os.path.relpath(absolute, root)
+    parts = path.replace("\\", "/").split("/")
+    name = parts[-1]
+    if name == "conftest.py" or name.startswith("test_") or name.endswith("_test.py"):
+        return True
+    return bool(_TEST_FOLDERS.intersection(parts[:-1]))
