@@ -45,6 +45,7 @@ class ProjectIndex:
         self.root = os.path.abspath(root)
         self._objects: dict[str, dict[str, str]] = {}
         self._imported: set[str] | None = None
+        self._containing: dict[tuple, bool] = {}
 
     # ---- finding modules --------------------------------------------------------------------
     def _bases(self, near: str) -> list[str]:
@@ -146,6 +147,23 @@ class ProjectIndex:
                             names.update(p.decode("ascii", "replace") for p in re.findall(rb"\w+", group))
         self._imported = names
         return names
+
+    def module_contains(self, dotted: str, near: str, *needles: bytes) -> bool:
+        """The project module ``dotted`` (imported by the file ``near``) contains every one of
+        ``needles``: a text check of one file, cached per process."""
+        path = self.find_module(dotted, near)
+        if path is None:
+            return False
+        key = (path, *needles)
+        known = self._containing.get(key)
+        if known is None:
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except OSError:
+                data = b""
+            known = self._containing[key] = all(needle in data for needle in needles)
+        return known
 
     def is_script(self, path: str) -> bool:
         """A module run as a program: in a scripts folder, or one no module of the project
