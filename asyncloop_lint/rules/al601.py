@@ -43,17 +43,22 @@ class Site:
     kept: bool  # its return value (the previous handler) is kept
 
 
-def _windows_test(test: cst.BaseExpression, ctx: LintContext) -> bool | None:
-    """True when ``test`` holds only on Windows, False when only elsewhere, None when unknown."""
+WINDOWS, NOT_WINDOWS, POSIX_ONLY = "windows", "not-windows", "posix-only"
+_NEGATED = {WINDOWS: NOT_WINDOWS, NOT_WINDOWS: WINDOWS}
+
+
+def windows_test(test: cst.BaseExpression, ctx: LintContext) -> str | None:
+    """What a platform test says: :data:`WINDOWS` (holds only on Windows), :data:`NOT_WINDOWS`
+    (holds exactly when not on Windows), :data:`POSIX_ONLY` (holds only on some non-Windows
+    platform, ``sys.platform == "linux"``), or None (not a platform test)."""
     if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        inner = _windows_test(test.expression, ctx)
-        return None if inner is None else not inner
+        return _NEGATED.get(windows_test(test.expression, ctx) or "")
     if isinstance(test, cst.Call) and isinstance(test.func, cst.Attribute):
         # sys.platform.startswith("win")
         if test.func.attr.value == "startswith" and ctx.has_name(test.func.value, _PLATFORM_NAMES):
             arg = test.args[0].value if test.args else None
-            if isinstance(arg, cst.SimpleString) and arg.evaluated_value.lower().startswith("win"):
-                return True
+            if isinstance(arg, cst.SimpleString) and str(arg.evaluated_value).lower().startswith("win"):
+                return WINDOWS
         return None
     if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
         return None
@@ -66,10 +71,11 @@ def _windows_test(test: cst.BaseExpression, ctx: LintContext) -> bool | None:
         return None
     text = str(value.evaluated_value).lower()
     windows = text in ("win32", "nt", "windows", "cygwin")
+    elsewhere = text in ("linux", "darwin", "posix", "freebsd")
     if isinstance(target.operator, (cst.Equal, cst.Is)):
-        return windows if windows else None
-    if isinstance(target.operator, (cst.NotEqual, cst.IsNot)):
-        return (not windows) if windows else None
+        return WINDOWS if windows else POSIX_ONLY if elsewhere else None
+    if isinstance(target.operator, (cst.NotEqual, cst.IsNot)) and windows:
+        return NOT_WINDOWS
     return None
 
 
@@ -149,10 +155,10 @@ gets its default action again). Handlers that take `(signum, frame)` get no fix.
 
     # ---- where am I ---------------------------------------------------------------------
     def visit_If(self, node: cst.If, ctx: LintContext) -> None:
-        windows = _windows_test(node.test, ctx)
-        if windows is True:
+        windows = windows_test(node.test, ctx)
+        if windows == WINDOWS:
             self.windows_blocks.add(id(node.body))
-        elif windows is False and node.orelse is not None:
+        elif windows == NOT_WINDOWS and node.orelse is not None:
             self.windows_blocks.add(id(node.orelse))
 
     def visit_Try(self, node: cst.Try, ctx: LintContext) -> None:
