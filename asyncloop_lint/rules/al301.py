@@ -171,9 +171,19 @@ Any other use of the policy API is reported without a fix.
 
     leave_Name = leave_Attribute  # type: ignore[assignment]
 
+    def visit_Annotation(self, node: cst.Annotation, ctx: LintContext) -> None:
+        self.state["annotations"] = self.state.get("annotations", 0) + 1
+
+    def leave_Annotation(self, node: cst.Annotation, ctx: LintContext) -> None:
+        self.state["annotations"] -= 1
+
     def _child_watcher(self, expr: cst.BaseExpression, node: cst.CSTNode, ctx: LintContext, *, called: bool) -> bool:
         if self.state.get("inside") or not isinstance(expr, (cst.Name, cst.Attribute)):
             return False
+        if self.state.get("annotations") and ctx.has_name(expr, CHILD_WATCHER_NAMES):
+            # An annotation is not evaluated where the name is gone (local variables never,
+            # the rest lazily from 3.14 on): no error to report.
+            return True
         name = ctx.has_name(expr, CHILD_WATCHER_NAMES)
         if name is None:
             return False

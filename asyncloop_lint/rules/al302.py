@@ -25,6 +25,17 @@ def _catches_import_error(handler: cst.ExceptHandler, ctx: LintContext) -> bool:
     return any(ctx.has_name(k, IMPORT_ERRORS) for k in kinds)
 
 
+def _inside_uvloop_package(path: str) -> bool:
+    import os
+
+    directory = os.path.dirname(os.path.abspath(path))
+    while os.path.basename(directory):
+        if os.path.basename(directory) == "uvloop" and os.path.isfile(os.path.join(directory, "__init__.py")):
+            return True
+        directory = os.path.dirname(directory)
+    return False
+
+
 class UvloopWithoutFallback(Rule):
     code = "AL302"
     name = "uvloop-without-fallback"
@@ -37,7 +48,7 @@ class UvloopWithoutFallback(Rule):
 Checks for `import uvloop` (and `from uvloop import ...`) that is not in a `try` whose
 `except` catches `ImportError` (or `ModuleNotFoundError`, `Exception`), not under a test that
 holds only off Windows (`if sys.platform != "win32":`, `if os.name == "posix":`), and not
-under `if TYPE_CHECKING:`.
+under `if TYPE_CHECKING:`. The modules of the uvloop package itself are not checked.
 """
     why = """
 uvloop publishes no Windows wheels and does not build there, so the import raises
@@ -155,6 +166,8 @@ get no fix.
             self.uses[id(func.value)] = ("run", node)
 
     def finish(self, ctx: LintContext) -> None:
+        if _inside_uvloop_package(ctx.path):
+            return  # uvloop's own modules: uvloop is there whenever they are
         fix = self._fix(ctx) if len(self.imports) == 1 else None
         for node, statement, _ in self.imports:
             shown = ctx.module.code_for_node(node).strip()

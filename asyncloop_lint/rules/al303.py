@@ -26,16 +26,17 @@ class HardcodedLoopDebug(Rule):
     summary = "Event loop debug mode switched on with a literal `True`"
     fix = UNSAFE
     needs_loop_model = True
-    needles = ((b"debug",), (b"True",))
-    candidates = r"set_debug|run|Runner"
+    needles = ((b"set_debug(", b"debug=True", b"debug = True"),)
+    candidates = r"set_debug|debug"
     what = """
 Checks for event loop debug mode switched on unconditionally: `loop.set_debug(True)` on an
 event loop (a loop from `new_event_loop()`, `get_event_loop()` or `get_running_loop()`, or a
 parameter or attribute named `loop`), and `asyncio.run(..., debug=True)`,
 `uvloop.run(..., debug=True)` and `asyncio.Runner(debug=True)`, with a literal `True`.
 Not reported: a value from configuration (`debug=settings.DEBUG`), a call inside an `if`
-(the condition is the switch), and test modules (`test_*.py`, `conftest.py`, files in a
-`tests` folder), where debug mode is what you want.
+(the condition is the switch), test modules (`test_*.py`, `conftest.py`, files in a `tests`
+folder) and test case classes (a base named `...TestCase`, such as
+`unittest.IsolatedAsyncioTestCase`), where debug mode is what you want.
 """
     why = """
 Debug mode makes every callback and task slower: the loop records a traceback for every
@@ -103,8 +104,19 @@ no longer printed. A `set_debug(True)` whose statement holds anything else gets 
     def leave_IfExp(self, node: cst.IfExp, ctx: LintContext) -> None:
         self.conditions -= 1
 
+    def visit_ClassDef(self, node: cst.ClassDef, ctx: LintContext) -> None:
+        # A test case class (unittest's, Django's, aiohttp's `...TestCase`): test code, also
+        # where it lives in a library (`unittest.IsolatedAsyncioTestCase` runs tests in debug mode).
+        if any(_names_test_case(base.value, ctx) for base in node.bases):
+            self.state["test_classes"] = self.state.get("test_classes", 0) + 1
+            self.state.setdefault("test_class_ids", set()).add(id(node))
+
+    def leave_ClassDef(self, node: cst.ClassDef, ctx: LintContext) -> None:
+        if id(node) in self.state.get("test_class_ids", ()):
+            self.state["test_classes"] -= 1
+
     def visit_Call(self, node: cst.Call, ctx: LintContext) -> None:
-        if self.conditions or self._skipped(ctx):
+        if self.conditions or self.state.get("test_classes") or self._skipped(ctx):
             return
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value == "set_debug":
@@ -147,6 +159,13 @@ no longer printed. A `set_debug(True)` whose statement holds anything else gets 
                 _remove_statement_fix(call, statement),
                 statement=statement,
             )
+
+
+def _names_test_case(expr: cst.BaseExpression, ctx: LintContext) -> bool:
+    names = {q.name for q in ctx.qualified_names(expr)}
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        names.add(ctx.module.code_for_node(expr))
+    return any(name.rpartition(".")[2].endswith("TestCase") for name in names)
 
 
 def _without_debug(call: cst.Call, debug: cst.Arg) -> Any:

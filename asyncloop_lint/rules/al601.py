@@ -84,7 +84,7 @@ class SyncSignalHandler(Rule):
     name = "sync-signal-handler"
     summary = "`signal.signal()` where an event loop runs; use `loop.add_signal_handler()`"
     fix = "sometimes"
-    needles = ((b"signal",), RUNNER_NEEDLES + (b"async",))
+    needles = ((b"signal(",), RUNNER_NEEDLES + (b"async def",))
     candidates = r"signal"
     what = """
 Checks for `signal.signal(sig, handler)` that installs a Python handler inside an `async def`,

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from ..diagnostic import UNSAFE
 from ..loopmodel import MODULE_SCOPE, SHUTDOWN_METHODS
+from ..project import is_test_path
 from ..rule import Fix, Rule, cst
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,7 +45,8 @@ on a path that leads to the close. A shutdown step counts when it comes earlier 
 function and not in a branch that excludes the close (the other side of an `if`, another
 `except`), or inside a function of the module called before the close (a cleanup helper).
 `asyncio.run()`, `asyncio.Runner` and `uvloop.run()` do both steps themselves and are never
-reported; neither is a loop that never ran.
+reported; neither is a loop that never ran, nor a test module (`test_*.py`, `conftest.py`,
+files in a `tests` folder).
 """
     why = """
 `close()` does neither step. Async generators suspended at an `async for ... break` or an
@@ -105,6 +107,8 @@ changes which loop is current.
     def finish(self, ctx: LintContext) -> None:
         loops = ctx.loops
         assert loops is not None
+        if is_test_path(ctx.path, ctx.settings.project_root):
+            return  # a test's loop lives for one test; what it leaks is the test runner's concern
         for scope_key, scope in loops.scopes.items():
             key = None if scope_key == MODULE_SCOPE else scope_key
             for close in scope.closes:

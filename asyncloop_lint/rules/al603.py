@@ -40,7 +40,7 @@ class NoGracefulShutdown(Rule):
     name = "no-graceful-shutdown"
     summary = "A long-lived service with no SIGTERM handler"
     default = False
-    needles = ((b"run_forever", b"serve_forever", b"while"), RUNNER_NEEDLES)
+    needles = ((b"run_forever", b"serve_forever", b"while True", b"while 1"), RUNNER_NEEDLES)
     candidates = r"run_forever|serve_forever|while"
     what = """
 Checks for a program entry — a loop runner under `if __name__ == "__main__":` or in
@@ -49,6 +49,8 @@ service: `loop.run_forever()`, a coroutine that reaches `serve_forever()` (throu
 of the module), or an entry coroutine with a `while True:` loop, when nothing in the module
 (nor in a project module it imports) registers SIGTERM: `loop.add_signal_handler(SIGTERM, ...)`,
 `signal.signal(SIGTERM, ...)` (which AL601 judges) or the runtime's `shutdown_on_exit()`.
+A `run_forever()` whose loop the module stops itself (`loop.stop()`, also passed as a
+callback, as an interactive console thread does when it exits) is not a service.
 Reported at each such entry's loop runner.
 """
     why = """
@@ -99,6 +101,7 @@ if __name__ == "__main__":
         self.serve_forever: set[str] = set()  # functions that call `.serve_forever()`
         self.registers = False
         self.imports: list[str] = []
+        self.stopped: set[str] = set()  # loop names whose `stop` the module uses
 
     def _caller(self, ctx: LintContext) -> str | None:
         return ENTRY if ctx.is_program_entry else ctx.function_key
@@ -150,6 +153,8 @@ if __name__ == "__main__":
         self.entries.append(entry)
 
     def visit_Attribute(self, node: cst.Attribute, ctx: LintContext) -> None:
+        if node.attr.value == "stop" and isinstance(node.value, cst.Name):
+            self.stopped.add(node.value.value)  # `loop.stop()`, `call_soon_threadsafe(loop.stop)`
         if node.attr.value == "SIGTERM" and ctx.has_name(node, SIGTERM):
             self.state["sigterm"] = True
 
@@ -208,6 +213,9 @@ if __name__ == "__main__":
             if entry.caller != ENTRY and entry.caller not in from_entry:
                 continue
             if entry.runner == "loop.run_forever":
+                receiver = entry.call.func.value  # type: ignore[attr-defined]
+                if isinstance(receiver, cst.Name) and receiver.value in self.stopped:
+                    continue  # the program stops the loop itself when its work is done
                 why = "`run_forever()` serves until the process is stopped"
             else:
                 reached = self._reach(entry.roots)
