@@ -48,7 +48,9 @@ class UvloopWithoutFallback(Rule):
 Checks for `import uvloop` (and `from uvloop import ...`) that is not in a `try` whose
 `except` catches `ImportError` (or `ModuleNotFoundError`, `Exception`), not under a test that
 holds only off Windows (`if sys.platform != "win32":`, `if os.name == "posix":`), and not
-under `if TYPE_CHECKING:`. The modules of the uvloop package itself are not checked.
+under `if TYPE_CHECKING:`. The modules of the uvloop package itself are not checked, nor a
+module named after uvloop (`loops/uvloop.py`, `uvloop_backend.py`): such a module is the
+uvloop backend, imported only where uvloop was chosen, and the fallback belongs there.
 """
     why = """
 uvloop publishes no Windows wheels and does not build there, so the import raises
@@ -166,8 +168,10 @@ get no fix.
             self.uses[id(func.value)] = ("run", node)
 
     def finish(self, ctx: LintContext) -> None:
-        if _inside_uvloop_package(ctx.path):
-            return  # uvloop's own modules: uvloop is there whenever they are
+        if _inside_uvloop_package(ctx.path) or "uvloop" in ctx.path.replace("\\", "/").rsplit("/", 1)[-1]:
+            # uvloop's own modules, and a module named after uvloop (`loops/uvloop.py`): the
+            # uvloop backend, imported only where uvloop was chosen; the fallback is there.
+            return
         fix = self._fix(ctx) if len(self.imports) == 1 else None
         for node, statement, _ in self.imports:
             shown = ctx.module.code_for_node(node).strip()

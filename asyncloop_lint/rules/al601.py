@@ -28,6 +28,8 @@ PROCESS_STARTERS = frozenset(
     }
 )
 PROCESS_ENTRY_KEYWORDS = frozenset({"target", "initializer"})
+# Loop methods safe to call from a signal handler: they wake the loop.
+THREADSAFE = frozenset({"call_soon_threadsafe", "run_coroutine_threadsafe"})
 NOT_IMPLEMENTED = frozenset({"builtins.NotImplementedError"})
 # Where `loop.add_signal_handler` does not exist: Windows (its loops raise NotImplementedError).
 _PLATFORM_NAMES = frozenset({"sys.platform", "os.name"})
@@ -97,6 +99,9 @@ or in a module that runs an event loop (any loop runner: `asyncio.run()`, `Runne
   a pool's `initializer=`) when no loop runs there, and a loop that runs only in such a child;
 - a handler that only sets flags (assignments, `list.append`) when the previous handler is
   saved and restored (the pattern servers such as uvicorn use and poll);
+- a handler that hands its work to the loop with `loop.call_soon_threadsafe()` or
+  `asyncio.run_coroutine_threadsafe()` (which wake the loop), or forwards the signal to a
+  stored callback the linter cannot see;
 - Windows-only code (`if sys.platform == "win32":`, `os.name == "nt"`, the `except
   NotImplementedError:` fallback of `add_signal_handler`), where the loop has no
   `add_signal_handler`.
@@ -267,6 +272,11 @@ gets its default action again). Handlers that take `(signum, frame)` get no fix.
             if resolved in functions:
                 if self._only_sets_flags(functions[resolved].node) and (site.kept or self.saves) and restores:
                     continue
+                if self._hands_over(functions[resolved].node, resolved.rpartition(".")[0], ctx):
+                    continue
+            elif resolved == "<lambda>" and isinstance(handler, cst.Lambda):
+                if self._hands_over(handler, site.class_key or "", ctx):
+                    continue
             runner = self._runner_in_process(site, child_regions)
             if not site.in_async and runner is None:
                 continue
@@ -319,6 +329,39 @@ gets its default action again). Handlers that take `(signum, frame)` get no fix.
             elif not any(key in region for region in regions.values()):
                 return runner
         return None
+
+    @staticmethod
+    def _hands_over(body: cst.CSTNode, class_key: str, ctx: LintContext) -> bool:
+        """The handler hands its work to the loop thread-safely (``call_soon_threadsafe``,
+        ``run_coroutine_threadsafe``, which wake the loop), or forwards it to a callable the
+        linter cannot see (a stored callback): not reported."""
+        from libcst.metadata import QualifiedNameSource
+
+        functions = ctx.graph.functions
+        found: list[bool] = []
+
+        class Calls(cst.CSTVisitor):
+            def visit_Call(self, call: cst.Call) -> None:
+                func = call.func
+                if isinstance(func, cst.Attribute) and func.attr.value in THREADSAFE:
+                    found.append(True)
+                elif isinstance(func, cst.Name) and ctx.has_name(func, {"asyncio.run_coroutine_threadsafe"}):
+                    found.append(True)
+                elif (
+                    isinstance(func, cst.Attribute)
+                    and isinstance(func.value, cst.Name)
+                    and func.value.value in ("self", "cls")
+                    and f"{class_key}.{func.attr.value}" not in functions
+                    and not any(k.endswith(f".{func.attr.value}") for k in functions)
+                ):
+                    found.append(True)  # `self.handler(...)`: a stored callable
+                elif isinstance(func, cst.Name):
+                    names = ctx.qualified_names(func)
+                    if names and all(q.source == QualifiedNameSource.LOCAL and q.name not in functions for q in names):
+                        found.append(True)  # a parameter or variable holding a callable
+
+        body.visit(Calls())
+        return bool(found)
 
     @staticmethod
     def _only_sets_flags(function: cst.FunctionDef) -> bool:

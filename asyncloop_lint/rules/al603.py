@@ -40,6 +40,7 @@ class NoGracefulShutdown(Rule):
     name = "no-graceful-shutdown"
     summary = "A long-lived service with no SIGTERM handler"
     default = False
+    needs_loop_model = True
     needles = ((b"run_forever", b"serve_forever", b"while True", b"while 1"), RUNNER_NEEDLES)
     candidates = r"run_forever|serve_forever|while"
     what = """
@@ -49,6 +50,8 @@ service: `loop.run_forever()`, a coroutine that reaches `serve_forever()` (throu
 of the module), or an entry coroutine with a `while True:` loop, when nothing in the module
 (nor in a project module it imports) registers SIGTERM: `loop.add_signal_handler(SIGTERM, ...)`,
 `signal.signal(SIGTERM, ...)` (which AL601 judges) or the runtime's `shutdown_on_exit()`.
+A `run_forever()` on a loop the module did not make (`with framework.entrypoint() as loop:`, a
+parameter) belongs to the framework, which usually handles signals, and is not reported.
 A `run_forever()` whose loop the module stops itself (`loop.stop()`, also passed as a
 callback, as an interactive console thread does when it exits) is not a service.
 Reported at each such entry's loop runner.
@@ -216,6 +219,11 @@ if __name__ == "__main__":
                 receiver = entry.call.func.value  # type: ignore[attr-defined]
                 if isinstance(receiver, cst.Name) and receiver.value in self.stopped:
                     continue  # the program stops the loop itself when its work is done
+                loops = ctx.loops
+                assert loops is not None
+                key = None if entry.caller == ENTRY else entry.caller
+                if loops.fate(receiver, key, entry.call).origin == "unknown":
+                    continue  # a framework's loop (`with entrypoint() as loop`): it owns the signals
                 why = "`run_forever()` serves until the process is stopped"
             else:
                 reached = self._reach(entry.roots)
