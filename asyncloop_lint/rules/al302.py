@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..diagnostic import UNSAFE
+from ..project import is_test_path
 from ..rule import Fix, ImportRequest, Rule, cst
 from .al601 import NOT_WINDOWS, POSIX_ONLY, WINDOWS, windows_test
 
@@ -49,8 +50,10 @@ Checks for `import uvloop` (and `from uvloop import ...`) that is not in a `try`
 `except` catches `ImportError` (or `ModuleNotFoundError`, `Exception`), not under a test that
 holds only off Windows (`if sys.platform != "win32":`, `if os.name == "posix":`), and not
 under `if TYPE_CHECKING:`. The modules of the uvloop package itself are not checked, nor a
-module named after uvloop (`loops/uvloop.py`, `uvloop_backend.py`): such a module is the
-uvloop backend, imported only where uvloop was chosen, and the fallback belongs there.
+module named after uvloop (`loops/uvloop.py`, `uvloop_backend.py`), nor an import inside a
+class or function named after it (`GunicornUVLoopWebWorker`): that is the uvloop backend,
+used only where uvloop was chosen, and the fallback belongs there. Test modules are not
+checked either (they choose platforms with skip markers).
 """
     why = """
 uvloop publishes no Windows wheels and does not build there, so the import raises
@@ -128,9 +131,14 @@ get no fix.
     leave_IndentedBlock = leave_SimpleStatementSuite = leave_Else = _leave
 
     # ---- imports and uses -----------------------------------------------------------------
+    def _in_uvloop_backend(self, ctx: LintContext) -> bool:
+        """Inside a class or function named after uvloop (`GunicornUVLoopWebWorker`): code that
+        runs only where uvloop was chosen."""
+        return any(f.key and "uvloop" in f.key.lower() for f in ctx.frames if f.kind in ("class", "function"))
+
     def visit_Import(self, node: cst.Import, ctx: LintContext) -> None:
         self.inside_import += 1
-        if self.safe_depth:
+        if self.safe_depth or self._in_uvloop_backend(ctx):
             return
         for alias in node.names:
             if ctx.module.code_for_node(alias.name).split(".")[0] == "uvloop":
@@ -142,7 +150,7 @@ get no fix.
 
     def visit_ImportFrom(self, node: cst.ImportFrom, ctx: LintContext) -> None:
         self.inside_import += 1
-        if self.safe_depth or node.relative or node.module is None:
+        if self.safe_depth or node.relative or node.module is None or self._in_uvloop_backend(ctx):
             return
         if ctx.module.code_for_node(node.module).split(".")[0] == "uvloop":
             self.imports.append((node, ctx.statement, False))
@@ -168,6 +176,8 @@ get no fix.
             self.uses[id(func.value)] = ("run", node)
 
     def finish(self, ctx: LintContext) -> None:
+        if is_test_path(ctx.path, ctx.settings.project_root):
+            return  # tests pick their platforms with skip markers and `importorskip`
         if _inside_uvloop_package(ctx.path) or "uvloop" in ctx.path.replace("\\", "/").rsplit("/", 1)[-1]:
             # uvloop's own modules, and a module named after uvloop (`loops/uvloop.py`): the
             # uvloop backend, imported only where uvloop was chosen; the fallback is there.

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..diagnostic import UNSAFE
 from ..loopapi import RUNNER_NEEDLES, loop_runner
+from ..project import is_test_path
 from ..rule import Fix, ImportRequest, Rule, cst
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -102,6 +103,7 @@ or in a module that runs an event loop (any loop runner: `asyncio.run()`, `Runne
 - a handler that hands its work to the loop with `loop.call_soon_threadsafe()` or
   `asyncio.run_coroutine_threadsafe()` (which wake the loop), or forwards the signal to a
   stored callback the linter cannot see;
+- test modules (`test_*.py`, `conftest.py`, files in a `tests` folder);
 - Windows-only code (`if sys.platform == "win32":`, `os.name == "nt"`, the `except
   NotImplementedError:` fallback of `add_signal_handler`), where the loop has no
   `add_signal_handler`.
@@ -258,7 +260,7 @@ gets its default action again). Handlers that take `(signum, frame)` get no fix.
 
     # ---- after the traversal ------------------------------------------------------------------
     def finish(self, ctx: LintContext) -> None:
-        if not self.sites:
+        if not self.sites or is_test_path(ctx.path, ctx.settings.project_root):
             return
         functions = ctx.graph.functions
         child_regions = {root: self._reach(root, ctx) for root in self.children if root in functions}
@@ -284,12 +286,20 @@ gets its default action again). Handlers that take `(signum, frame)` get no fix.
                 where = "in a coroutine"
             else:
                 where = f"in a module that runs an event loop (`{runner}()`)"
+            if resolved in functions and self._only_raises(functions[resolved].node):
+                effect = (
+                    "the handler runs between arbitrary bytecodes, so its exception can surface "
+                    "inside the loop's own bookkeeping and leave the loop inconsistent"
+                )
+            else:
+                effect = (
+                    "the handler runs between arbitrary bytecodes and does not wake the loop, so "
+                    "whatever it schedules waits until something else wakes it"
+                )
             ctx.report(
                 self,
                 site.call,
-                f"`signal.signal()` {where}: the handler runs between arbitrary bytecodes and does "
-                "not wake the loop, so whatever it schedules waits until something else wakes it; "
-                "use `loop.add_signal_handler()`",
+                f"`signal.signal()` {where}: {effect}; use `loop.add_signal_handler()`",
                 self._fix(site, handler, resolved, ctx) if site.in_async else None,
                 statement=site.statement,
             )
@@ -329,6 +339,16 @@ gets its default action again). Handlers that take `(signum, frame)` get no fix.
             elif not any(key in region for region in regions.values()):
                 return runner
         return None
+
+    @staticmethod
+    def _only_raises(function: cst.FunctionDef) -> bool:
+        body = function.body
+        return (
+            isinstance(body, cst.IndentedBlock)
+            and len(body.body) == 1
+            and isinstance(body.body[0], cst.SimpleStatementLine)
+            and isinstance(body.body[0].body[0], cst.Raise)
+        )
 
     @staticmethod
     def _hands_over(body: cst.CSTNode, class_key: str, ctx: LintContext) -> bool:
