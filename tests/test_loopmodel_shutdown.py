@@ -66,3 +66,4 @@ def test_shutdown_steps_on_the_path_to_the_close():
     in_else, last = scope.closes
     assert loops.shut_down_before("serve", in_else) == set()  # the step is on the other branch
     assert loops.shut_down_before("serve", last) == {"shutdown_asyncgens", "shutdown_default_executor"}
+

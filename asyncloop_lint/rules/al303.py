@@ -26,7 +26,7 @@ class HardcodedLoopDebug(Rule):
     summary = "Event loop debug mode switched on with a literal `True`"
     fix = UNSAFE
     needs_loop_model = True
-    needles = ((b"set_debug(", b"debug=True", b"debug = True"),)
+    needles = ((b"set_debug(", b"debug=True", b"debug = True"), (b"asyncio", b"uvloop"))
     candidates = r"set_debug|debug"
     what = """
 Checks for event loop debug mode switched on unconditionally: `loop.set_debug(True)` on an

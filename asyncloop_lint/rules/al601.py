@@ -87,7 +87,7 @@ class SyncSignalHandler(Rule):
     name = "sync-signal-handler"
     summary = "`signal.signal()` where an event loop runs; use `loop.add_signal_handler()`"
     fix = "sometimes"
-    needles = ((b"signal(",), RUNNER_NEEDLES + (b"async def",))
+    needles = ((b"import signal", b"from signal import"), (b"signal(",), RUNNER_NEEDLES + (b"async def",))
     candidates = r"signal"
     what = """
 Checks for `signal.signal(sig, handler)` that installs a Python handler inside an `async def`,
@@ -116,7 +116,8 @@ it does not wake the loop: asyncio only installs its wake-up descriptor for hand
 therefore takes effect only when the loop wakes up for another reason. Measured on CPython
 3.10–3.13: a SIGUSR1 sent 0.2 s after `await asyncio.wait_for(stop.wait(), 2)` started woke the
 coroutine after 2.0 s (the timeout) with `signal.signal()`, after 0.2 s with
-`loop.add_signal_handler()`.
+`loop.add_signal_handler()`; with no timeout, the loop sat in its selector with the waiter's
+wake-up ready to run until something outside woke it.
 """
     example = """
 import asyncio

@@ -81,7 +81,9 @@ def serve() -> None:
         runner.run(main())
 """
     fix_safety = """
-When the `close()` is a statement of its own in a sync function, the fix inserts the missing
+When the `close()` is a statement of its own in a sync function or a program's entry (not in
+module code run at import, where running a loop that is then closed is AL101's hazard), the
+fix inserts the missing
 `loop.run_until_complete(loop.shutdown_asyncgens())` and
 `loop.run_until_complete(loop.shutdown_default_executor())` before it. It is unsafe: code that
 never ran before now runs (the generators' `finally` blocks), and the close now waits for the
@@ -102,7 +104,9 @@ changes which loop is current.
     def visit_Call(self, node: cst.Call, ctx: LintContext) -> None:
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value == "close" and not node.args:
-            self.close_statements[id(node)] = (ctx.statement, ctx.in_async_function)
+            # No fix in a coroutine (run_until_complete cannot run there) nor at import time,
+            # where a loop run that then closes is AL101's hazard: the fix would add two more.
+            self.close_statements[id(node)] = (ctx.statement, ctx.in_async_function or ctx.executes_at_import)
 
     def finish(self, ctx: LintContext) -> None:
         loops = ctx.loops
@@ -129,7 +133,7 @@ changes which loop is current.
         missing = [method for method in SHUTDOWN_METHODS if method not in loops.shut_down_before(key, close)]
         if not missing:
             return
-        statement, in_async = self.close_statements.get(id(close.node), (None, True))
+        statement, no_fix = self.close_statements.get(id(close.node), (None, True))
         steps = " and ".join(f"`{name}.{method}()`" for method in missing)
         effects = "; ".join(CONSEQUENCES[method] for method in missing)
         ctx.report(
@@ -138,7 +142,7 @@ changes which loop is current.
             f"`{name}.close()` on a loop from {MANUAL_ORIGINS[origin]} without {steps} first: "
             f"{effects}; await them before closing, or let `asyncio.Runner`/`asyncio.run()` "
             "manage the loop",
-            None if in_async else _insert_fix(close.node, statement, name, missing),
+            None if no_fix else _insert_fix(close.node, statement, name, missing),
             statement=statement,
         )
 
