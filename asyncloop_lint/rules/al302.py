@@ -184,7 +184,7 @@ get no fix.
             return
         fix = self._fix(ctx) if len(self.imports) == 1 else None
         for node, statement, _ in self.imports:
-            shown = ctx.module.code_for_node(node).strip()
+            shown = " ".join(ctx.module.code_for_node(node).split()).replace("( ", "(").replace(" )", ")")
             ctx.report(
                 self,
                 node,
