@@ -235,3 +235,35 @@ def test_al302_fix_falls_back_to_asyncio_without_uvloop(tmp_path):
     after = run(path, without)
     assert after.returncode == 0, after.stderr
     assert after.stdout.split() == ["LOOP", "asyncio"]
+
+
+# ---- AL301's uvloop note: what uvloop 0.23 does to a later get_event_loop() ---------------------
+
+UVLOOP_702 = """
+    import asyncio
+    import sys
+    import warnings
+
+    import uvloop
+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    if sys.argv[1] == "install":
+        uvloop.install()
+    else:
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        asyncio.get_event_loop()
+        print("RETURNED")
+    except RuntimeError as error:
+        print("RAISED", type(error).__name__)
+"""
+
+
+@pytest.mark.skipif(
+    not HAS_UVLOOP or not __import__("uvloop").__version__.startswith("0.23."),
+    reason="pins what AL301's message says about uvloop 0.23",
+)
+@pytest.mark.parametrize("how", ["install", "policy"])
+def test_al301_uvloop_023_get_event_loop_raises_after_the_policy(tmp_path, how):
+    path = write(tmp_path, UVLOOP_702)
+    assert run(path, args=(how,)).stdout.split() == ["RAISED", "RuntimeError"]
