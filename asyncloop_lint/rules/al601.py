@@ -218,8 +218,10 @@ gets its default action again). Handlers that take `(signum, frame)` get no fix.
                 if frames[index - 1].kind == "class":
                     class_key = frames[index - 1].key
                 break
-        self.handlers.append((node, self._resolve(handler, ctx, class_key), ctx.function_key))
-        if self.windows_depth or ctx.has_name(handler, NO_PYTHON_HANDLERS):
+        no_python = ctx.has_name(handler, NO_PYTHON_HANDLERS) is not None
+        resolved = "<no-python>" if no_python else self._resolve(handler, ctx, class_key)
+        self.handlers.append((node, resolved, ctx.function_key))
+        if self.windows_depth or no_python:
             return
         statement = ctx.statement
         bare = (
@@ -265,7 +267,7 @@ gets its default action again). Handlers that take `(signum, frame)` get no fix.
             return
         functions = ctx.graph.functions
         child_regions = {root: self._reach(root, ctx) for root in self.children if root in functions}
-        # Some call installs an opaque value (a saved handler, `SIG_DFL`): a restore.
+        # Some call installs an opaque value (a saved handler put back): a restore.
         restores = any(self._final(resolved, ctx) is None for _, resolved, _ in self.handlers)
         for site in self.sites:
             handler = site.call.args[1].value
@@ -287,7 +289,12 @@ gets its default action again). Handlers that take `(signum, frame)` get no fix.
                 where = "in a coroutine"
             else:
                 where = f"in a module that runs an event loop (`{runner}()`)"
-            if resolved in functions and self._only_raises(functions[resolved].node):
+            if resolved in functions and self._only_sets_flags(functions[resolved].node):
+                effect = (
+                    "the handler does not wake the loop, so the flag it sets is seen only when the "
+                    "loop next wakes, and the previous handler is never put back"
+                )
+            elif resolved in functions and self._only_raises(functions[resolved].node):
                 effect = (
                     "the handler runs between arbitrary bytecodes, so its exception can surface "
                     "inside the loop's own bookkeeping and leave the loop inconsistent"
