@@ -19,6 +19,7 @@ SECTION = "asyncloop-lint"
 TARGET_VERSIONS = ("py310", "py311", "py312", "py313", "py314")
 DEFAULT_TARGET = "py310"
 FIX_STRATEGIES = ("persistent", "lazy")
+DEFAULT_MAX_WORKERS = 64
 DEFAULT_EXCLUDE = (
     ".asyncloop_lint_cache", ".bzr", ".direnv", ".eggs", ".git", ".hg", ".ipynb_checkpoints",
     ".mypy_cache", ".nox", ".pants.d", ".pytest_cache", ".pytype", ".ruff_cache", ".svn",
@@ -44,6 +45,7 @@ class Settings:
     entrypoints: tuple[tuple[str, str], ...] = ()
     runtime_import: str | None = None  # None: vendored into the project (see vendor.locate)
     fix_strategy: str = "persistent"
+    max_workers: int = DEFAULT_MAX_WORKERS  # AL503: the largest literal `max_workers` not reported
     project_root: str = field(default_factory=os.getcwd)
     config_file: str | None = None
 
@@ -67,7 +69,7 @@ class Settings:
         """A stable string of everything that changes lint results (the cache keys on it)."""
         return repr(
             (sorted(self.codes), self.per_file_ignores, self.target_version, self.entrypoints,
-             self.runtime_import, self.fix_strategy)
+             self.runtime_import, self.fix_strategy, self.max_workers)
         )
 
 
@@ -173,6 +175,10 @@ def parse_section(data: dict[str, Any], where: str) -> dict[str, Any]:
             if value not in FIX_STRATEGIES:
                 raise ConfigError(f"{where}: `{key}` must be one of {', '.join(FIX_STRATEGIES)}, got {value!r}")
             out["fix_strategy"] = value
+        elif key == "max-workers":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{where}: `{key}` must be a positive integer, got {value!r}")
+            out["max_workers"] = value
         else:
             raise ConfigError(f"{where}: unknown key `{key}` in [tool.{SECTION}]")
     return out

@@ -24,9 +24,9 @@ the handful of loop events a module has.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .loopapi import GET_EVENT_LOOP, NEW_EVENT_LOOP, loop_getter
+from .loopapi import GET_EVENT_LOOP, LOOP_RUN_METHODS, NEW_EVENT_LOOP, loop_getter
 from .rule import cst
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,6 +50,10 @@ SERVING_CONSTRUCTORS = frozenset(
         "django.core.wsgi.get_wsgi_application",
     }
 )
+# What a loop needs before ``close()``: finalize async generators, join the default executor.
+SHUTDOWN_METHODS = ("shutdown_asyncgens", "shutdown_default_executor")
+# Names that hold an event loop by convention (asyncio's own parameters, ``self.loop``, ``bot.loop``).
+LOOP_NAMES = frozenset({"loop", "_loop", "event_loop", "_event_loop"})
 RUNTIME_ERROR_CATCHERS = frozenset({"builtins.RuntimeError", "builtins.Exception", "builtins.BaseException"})
 
 
@@ -74,11 +78,24 @@ class Binding:
     conditional: bool  # inside an ``if`` or an ``except`` of its own function (or module)
 
 
+# Where a statement sits among exclusive branches: ``(id(if_or_try), branch)`` pairs from the
+# outside in. Two events on paths that take different branches of the same ``if``/``try``
+# never both run (``body``/``else`` of an ``if``; the body and each ``except`` of a ``try``).
+Path = tuple[tuple[int, str], ...]
+
+
+def exclusive(first: Path, second: Path) -> bool:
+    """The two paths take different branches of the same ``if`` or ``try``."""
+    taken = dict(first)
+    return any(node in taken and taken[node] != branch for node, branch in second)
+
+
 @dataclass
 class Event:
     order: int
     node: libcst.CSTNode
     name: str | None = None  # the loop's variable, where there is one
+    path: Path = ()
 
 
 @dataclass
@@ -88,6 +105,9 @@ class Scope:
     unsets: list[Event] = field(default_factory=list)  # set_event_loop(None)
     closes: list[Event] = field(default_factory=list)  # x.close()
     makers: list[Event] = field(default_factory=list)  # Mangum(...)
+    runs: list[Event] = field(default_factory=list)  # x.run_until_complete(...), x.run_forever()
+    # x.shutdown_asyncgens() / x.shutdown_default_executor(): (method, event)
+    shutdowns: list[tuple[str, Event]] = field(default_factory=list)
     returns: list[libcst.BaseExpression] = field(default_factory=list)
 
 
@@ -114,6 +134,10 @@ class LoopModel:
         self._guards: list[int] = []  # ids of try bodies being visited that catch RuntimeError
         self.guarded: set[int] = set()  # ids of calls in such a body
         self._ensures: dict[str, bool] = {}
+        self._branches: dict[int, tuple[int, str]] = {}  # id(block) -> (id(if/try), branch)
+        self._path: list[tuple[int, str]] = []
+        self._path_nodes: list[int] = []
+        self.paths: dict[int, Path] = {}  # id(call) -> its path, for calls under a branch
 
     # ---- traversal hooks -------------------------------------------------------------------
     def _scope(self) -> Scope:
@@ -133,26 +157,61 @@ class LoopModel:
     def leave_FunctionDef(self, node: libcst.FunctionDef, ctx: LintContext) -> None:
         self._cond_base.pop()
 
+    def _enter_branch(self, node: libcst.CSTNode) -> None:
+        branch = self._branches.pop(id(node), None)
+        if branch is not None:
+            self._path.append(branch)
+            self._path_nodes.append(id(node))
+
+    def _leave_branch(self, node: libcst.CSTNode) -> None:
+        if self._path_nodes and self._path_nodes[-1] == id(node):
+            self._path_nodes.pop()
+            self._path.pop()
+
     def visit_If(self, node: libcst.If, ctx: LintContext) -> None:
+        self._enter_branch(node)  # an `elif` is the `else` branch of the `if` before it
         self._cond_depth += 1
+        self._branches[id(node.body)] = (id(node), "body")
+        if node.orelse is not None:
+            self._branches[id(node.orelse)] = (id(node), "else")
 
     def leave_If(self, node: libcst.If, ctx: LintContext) -> None:
         self._cond_depth -= 1
+        self._leave_branch(node)
 
-    visit_ExceptHandler = visit_If  # type: ignore[assignment]
-    leave_ExceptHandler = leave_If  # type: ignore[assignment]
+    def visit_ExceptHandler(self, node: libcst.ExceptHandler, ctx: LintContext) -> None:
+        self._enter_branch(node)
+        self._cond_depth += 1
+
+    def leave_ExceptHandler(self, node: libcst.ExceptHandler, ctx: LintContext) -> None:
+        self._cond_depth -= 1
+        self._leave_branch(node)
+
+    def visit_Else(self, node: libcst.Else, ctx: LintContext) -> None:
+        self._enter_branch(node)
+
+    def leave_Else(self, node: libcst.Else, ctx: LintContext) -> None:
+        self._leave_branch(node)
 
     def visit_Try(self, node: libcst.Try, ctx: LintContext) -> None:
         if any(catches_runtime_error(handler, ctx) for handler in node.handlers):
             self._guarded_bodies.add(id(node.body))
+        # The body and its `else` are one path; each handler is another.
+        self._branches[id(node.body)] = (id(node), "body")
+        if node.orelse is not None:
+            self._branches[id(node.orelse)] = (id(node), "body")
+        for index, handler in enumerate(node.handlers):
+            self._branches[id(handler)] = (id(node), f"except{index}")
 
     def visit_IndentedBlock(self, node: libcst.IndentedBlock, ctx: LintContext) -> None:
+        self._enter_branch(node)
         if id(node) in self._guarded_bodies:
             self._guards.append(id(node))
 
     def leave_IndentedBlock(self, node: libcst.IndentedBlock, ctx: LintContext) -> None:
         if self._guards and self._guards[-1] == id(node):
             self._guards.pop()
+        self._leave_branch(node)
 
     visit_SimpleStatementSuite = visit_IndentedBlock  # type: ignore[assignment]
     leave_SimpleStatementSuite = leave_IndentedBlock  # type: ignore[assignment]
@@ -171,11 +230,20 @@ class LoopModel:
         order = self.order[id(node)] = len(self.order)
         if self._guards:
             self.guarded.add(id(node))
+        path = tuple(self._path)
+        if path:
+            self.paths[id(node)] = path
         func = node.func
         if isinstance(func, cst.Attribute):
-            if func.attr.value == "close" and isinstance(func.value, cst.Name) and not node.args:
-                self._scope().closes.append(Event(order, node, func.value.value))
-            if func.attr.value not in _WATCHED_ATTRS:
+            attr = func.attr.value
+            receiver = func.value.value if isinstance(func.value, cst.Name) else None
+            if attr == "close" and receiver is not None and not node.args:
+                self._scope().closes.append(Event(order, node, receiver, path))
+            elif attr in LOOP_RUN_METHODS and receiver is not None:
+                self._scope().runs.append(Event(order, node, receiver, path))
+            elif attr in SHUTDOWN_METHODS and receiver is not None:
+                self._scope().shutdowns.append((attr, Event(order, node, receiver, path)))
+            if attr not in _WATCHED_ATTRS:
                 return
         elif not isinstance(func, cst.Name):
             return
@@ -307,6 +375,62 @@ class LoopModel:
         for name, bindings in scope.bindings.items():
             if any(b.value is creation for b in bindings):
                 return not any(e.name == name for e in scope.closes)
+        return False
+
+    def shut_down_before(self, key: str | None, close: Event) -> set[str]:
+        """The shutdown steps (:data:`SHUTDOWN_METHODS`) done for loop ``close.name`` before
+        ``close`` on a path that can lead to it: on the loop itself in the same scope, or in a
+        function of this module called before it (a cleanup helper, transitively)."""
+        done: set[str] = set()
+        scope = self.scope_of(key)
+        for method, event in scope.shutdowns:
+            if event.name == close.name and event.order < close.order and not exclusive(event.path, close.path):
+                done.add(method)
+        for callee, site in self._callees(key):
+            order = self.order.get(id(site.node))
+            if order is None or order > close.order or exclusive(self.paths.get(id(site.node), ()), close.path):
+                continue
+            done |= self._shuts_down(callee)
+        return done
+
+    def _callees(self, key: str | None) -> list[tuple[str, Any]]:
+        """Functions of this module that scope ``key`` calls, coroutine functions included
+        (``loop.run_until_complete(cleanup(loop))`` runs ``cleanup``)."""
+        graph = self.ctx.graph
+        found = []
+        for site in graph.calls:
+            if site.caller == key:
+                callee = graph._resolve(site)
+                if callee is not None:
+                    found.append((callee, site))
+        return found
+
+    def _shuts_down(self, key: str, seen: set[str] | None = None) -> set[str]:
+        seen = set() if seen is None else seen
+        if key in seen:
+            return set()
+        seen.add(key)
+        done = {method for method, _ in self.scope_of(key).shutdowns}
+        for callee, _ in self._callees(key):
+            done |= self._shuts_down(callee, seen)
+        return done
+
+    def is_loop(self, receiver: libcst.BaseExpression, key: str | None, at: libcst.CSTNode) -> bool:
+        """``receiver`` is an event loop: a loop-producing call (``new_event_loop()``,
+        ``get_event_loop()``, ``get_running_loop()``, a get-or-create helper), a name bound to
+        one in scope, or (where no binding says otherwise) a parameter or attribute named
+        ``loop``/``event_loop`` (``self.loop``, ``bot.loop``)."""
+        if isinstance(receiver, cst.Call):
+            return self.origin(receiver, key) != "unknown"
+        if isinstance(receiver, cst.Attribute):
+            return receiver.attr.value in LOOP_NAMES
+        if isinstance(receiver, cst.Name):
+            found = self.binding(key, receiver.value, at)
+            if found is not None:
+                return self.origin(found[1].value, found[0]) != "unknown" or (
+                    receiver.value in LOOP_NAMES and not isinstance(found[1].value, cst.Call)
+                )
+            return receiver.value in LOOP_NAMES
         return False
 
     @property

@@ -55,6 +55,7 @@ class ProjectIndex:
         self._imported: set[str] | None = None
         self._blocking: dict[str, dict[str, tuple[list[str], str] | None]] = {}
         self._modules: dict[tuple[str, str], str | None] = {}
+        self._containing: dict[tuple, bool] = {}
 
     # ---- finding modules --------------------------------------------------------------------
     def _bases(self, near: str) -> list[str]:
@@ -157,6 +158,23 @@ class ProjectIndex:
                             names.update(p.decode("ascii", "replace") for p in re.findall(rb"\w+", group))
         self._imported = names
         return names
+
+    def module_contains(self, dotted: str, near: str, *needles: bytes) -> bool:
+        """The project module ``dotted`` (imported by the file ``near``) contains every one of
+        ``needles``: a text check of one file, cached per process."""
+        path = self.find_module(dotted, near)
+        if path is None:
+            return False
+        key = (path, *needles)
+        known = self._containing.get(key)
+        if known is None:
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except OSError:
+                data = b""
+            known = self._containing[key] = all(needle in data for needle in needles)
+        return known
 
     def is_script(self, path: str) -> bool:
         """A module run as a program: in a scripts folder, or one no module of the project
@@ -397,3 +415,20 @@ def index_for(root: str) -> ProjectIndex:
     if index is None:
         index = _INDEXES[root] = ProjectIndex(root)
     return index
+
+
+_TEST_FOLDERS = frozenset({"tests", "test", "testing"})
+
+
+def is_test_path(path: str, root: str | None = None) -> bool:
+    """A test module (``test_*.py``, ``*_test.py``, ``conftest.py``, or a file in a ``tests``
+    folder below ``root``): code that runs under a test runner, never in production."""
+    if root is not None:
+        absolute = os.path.abspath(path)
+        if absolute.startswith(os.path.abspath(root) + os.sep):
+            path = os.path.relpath(absolute, root)
+    parts = path.replace("\\", "/").split("/")
+    name = parts[-1]
+    if name == "conftest.py" or name.startswith("test_") or name.endswith("_test.py"):
+        return True
+    return bool(_TEST_FOLDERS.intersection(parts[:-1]))

@@ -4,7 +4,7 @@
 ``# error: AL101`` (several codes: ``# error: AL101, AL201``) must produce exactly those
 diagnostics; every other line must be silent. ``<file>.fixed`` beside a fixture is the
 expected result of ``--fix --unsafe-fixes``. A first-line comment such as
-``# fixture: target-version=py311 fix-strategy=lazy entrypoints=app.jobs:process`` sets
+``# fixture: target-version=py311 fix-strategy=lazy entrypoints=app.jobs:process max-workers=8`` sets
 options for that fixture.
 """
 
@@ -64,6 +64,8 @@ class Fixture:
                     settings = replace(settings, fix_strategy=value)
                 elif key == "entrypoints":
                     settings = replace(settings, entrypoints=parse_entrypoints(value.split(","), self.id))
+                elif key == "max-workers":
+                    settings = replace(settings, max_workers=int(value))
                 elif key == "runtime-import":
                     settings = replace(settings, runtime_import=value)
                 else:

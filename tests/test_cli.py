@@ -125,6 +125,8 @@ def test_select_ignore_and_prefixes(project):
         ("respect-gitignore = 1", "`respect-gitignore` must be true or false"),
         ('entrypoints = ["nocolon"]', "entrypoint 'nocolon'"),
         ('runtime-import = "not a module"', "`runtime-import` must be a dotted module path"),
+        ("max-workers = 0", "`max-workers` must be a positive integer"),
+        ("max-workers = true", "`max-workers` must be a positive integer"),
         ("select = [", "invalid TOML"),
     ],
 )
@@ -342,3 +344,16 @@ def test_cli_output_formats_match_the_reporter_registry():
     from asyncloop_lint.reporters import FORMATS
 
     assert set(OUTPUT_FORMATS) == set(FORMATS)
+
+
+def test_max_workers_setting_reaches_al503(tmp_path):
+    from asyncloop_lint.config import load_settings
+    from asyncloop_lint.engine import lint_source
+
+    (tmp_path / "pyproject.toml").write_text('[tool.asyncloop-lint]\nselect = ["AL503"]\nmax-workers = 8\n')
+    settings = load_settings(paths=[str(tmp_path)])
+    assert settings.max_workers == 8
+    assert "8" in settings.fingerprint()
+    source = b"from concurrent.futures import ThreadPoolExecutor\nA = ThreadPoolExecutor(8)\nB = ThreadPoolExecutor(9)\n"
+    rows = [d.location.row for d in lint_source(source, str(tmp_path / "m.py"), settings).diagnostics]
+    assert rows == [3]

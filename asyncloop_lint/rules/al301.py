@@ -31,6 +31,31 @@ POLICY_NAMES = frozenset(
 )
 ASYNCIO_RUN = RUN_FUNCTIONS - {"uvloop.run"}
 
+# The child watcher API: the Python version that deprecated each name (None: never deprecated,
+# only removed). All of it is gone in 3.14 (CPython gh-120804). Measured on 3.12.1 and 3.13.0:
+# the functions and the four classes warn, ThreadedChildWatcher and PidfdChildWatcher do not.
+_CHILD_WATCHERS = {
+    "get_child_watcher": (3, 12), "set_child_watcher": (3, 12),
+    "AbstractChildWatcher": (3, 12), "SafeChildWatcher": (3, 12), "FastChildWatcher": (3, 12),
+    "MultiLoopChildWatcher": (3, 12), "ThreadedChildWatcher": None, "PidfdChildWatcher": None,
+}
+CHILD_WATCHER_NAMES = {
+    f"{mod}.{name}": since
+    for mod in ("asyncio", "asyncio.events", "asyncio.unix_events")
+    for name, since in _CHILD_WATCHERS.items()
+}
+
+
+class _ChildWatcherFinding:
+    """Reported as AL301, with the version floor of the child watcher API rather than the
+    policy system's: code gated to run only before 3.12 (or 3.14) is not reported."""
+
+    code = "AL301"
+    name = "deprecated-loop-policy"
+
+    def __init__(self, since: tuple[int, int]) -> None:
+        self.applies_from = since
+
 
 class DeprecatedLoopPolicy(Rule):
     code = "AL301"
@@ -38,22 +63,30 @@ class DeprecatedLoopPolicy(Rule):
     summary = "The event loop policy system is deprecated; use `loop_factory`"
     fix = "sometimes"
     applies_from = (3, 14)  # the policy system is deprecated from 3.14
-    needles = ((b"asyncio", b"uvloop"), (b"olicy", b"uvloop"))
-    candidates = r"\w*EventLoopPolicy|set_event_loop_policy|get_event_loop_policy|install"
+    needles = ((b"asyncio", b"uvloop"), (b"olicy", b"uvloop", b"hild_watcher", b"hildWatcher"))
+    candidates = r"\w*EventLoopPolicy|set_event_loop_policy|get_event_loop_policy|install|\w*[cC]hild_?[wW]atcher"
     what = """
 Checks for the event loop policy API: `asyncio.set_event_loop_policy()`,
 `asyncio.get_event_loop_policy()`, the policy classes (`asyncio.DefaultEventLoopPolicy`,
 `asyncio.AbstractEventLoopPolicy`, `asyncio.WindowsSelectorEventLoopPolicy`,
 `asyncio.WindowsProactorEventLoopPolicy`), `uvloop.install()` and `uvloop.EventLoopPolicy()`,
 however they are imported. `asyncio.set_event_loop()` is not part of the policy system and is
-not reported.
+not reported. Also the child watcher API that belongs to it: `asyncio.get_child_watcher()`,
+`asyncio.set_child_watcher()` and the watcher classes (`AbstractChildWatcher`,
+`SafeChildWatcher`, `FastChildWatcher`, `MultiLoopChildWatcher`, deprecated in 3.12;
+`ThreadedChildWatcher`, `PidfdChildWatcher`), all removed in 3.14 — code gated to run only on
+Pythons where a name still works without a warning is not reported.
 """
     why = """
 Python 3.14 deprecates the policy system and 3.16 removes it. The forward-compatible way to
 choose a loop implementation is a `loop_factory`: `asyncio.run(main(), loop_factory=...)`
 (3.12+), `asyncio.Runner(loop_factory=...)` (3.11+) or `uvloop.run(main())`. A policy is also
 process-global state that silently changes every loop created later, including loops made by
-libraries and tests.
+libraries and tests. With uvloop 0.23, `uvloop.install()` (or its policy) also breaks a later
+`asyncio.get_event_loop()` outside a running loop: it raises `RuntimeError: There is no current
+event loop` on every Python version (uvloop issue 702; measured with uvloop 0.23.0 on CPython
+3.10–3.13, where uvloop 0.21 returned a uvloop loop). The child watcher API is gone in 3.14;
+since 3.12 the loop chooses the best watcher (pidfd or thread) by itself.
 """
     example = """
 import asyncio
@@ -92,6 +125,8 @@ Any other use of the policy API is reported without a fix.
     )
 
     def visit_Call(self, node: cst.Call, ctx: LintContext) -> None:
+        if self._child_watcher(node.func, node, ctx, called=True):
+            return
         name = ctx.has_name(node.func, POLICY_NAMES)
         if name is None or self.state.get("inside"):
             return
@@ -122,6 +157,8 @@ Any other use of the policy API is reported without a fix.
         """A policy class or function used without calling it (subclassed, annotated, passed)."""
         if self.state.get("inside") or self.state.get("inside_import"):
             return
+        if self._child_watcher(node, node, ctx, called=False):
+            return
         name = ctx.has_name(node, POLICY_NAMES)
         if name is None:
             return
@@ -134,14 +171,53 @@ Any other use of the policy API is reported without a fix.
 
     leave_Name = leave_Attribute  # type: ignore[assignment]
 
+    def visit_Annotation(self, node: cst.Annotation, ctx: LintContext) -> None:
+        self.state["annotations"] = self.state.get("annotations", 0) + 1
+
+    def leave_Annotation(self, node: cst.Annotation, ctx: LintContext) -> None:
+        self.state["annotations"] -= 1
+
+    def _child_watcher(self, expr: cst.BaseExpression, node: cst.CSTNode, ctx: LintContext, *, called: bool) -> bool:
+        if self.state.get("inside") or not isinstance(expr, (cst.Name, cst.Attribute)):
+            return False
+        if self.state.get("annotations") and ctx.has_name(expr, CHILD_WATCHER_NAMES):
+            # An annotation is not evaluated where the name is gone (local variables never,
+            # the rest lazily from 3.14 on): no error to report.
+            return True
+        name = ctx.has_name(expr, CHILD_WATCHER_NAMES)
+        if name is None:
+            return False
+        self.state["inside"] = node
+        since = CHILD_WATCHER_NAMES[name]
+        shown = "asyncio." + name.rpartition(".")[2] + ("()" if called else "")
+        status = (
+            f"deprecated in Python {since[0]}.{since[1]} and removed in 3.14"
+            if since is not None
+            else "removed in Python 3.14"
+        )
+        ctx.report(
+            _ChildWatcherFinding(since or (3, 14)),  # type: ignore[arg-type]
+            node,
+            f"`{shown}` is part of the child watcher API, {status} (`AttributeError` or `ImportError` there); "
+            "since 3.12 the loop picks the best watcher itself: remove it",
+        )
+        return True
+
     @staticmethod
     def message(name: str, *, called: bool) -> str:
         shown = name.replace(".events.", ".").replace(".unix_events.", ".").replace(".windows_events.", ".")
         shown = shown.replace("._", ".")
         call = "()" if called else ""
+        uvloop_note = ""
+        if name in UVLOOP_INSTALL or (name in UVLOOP_POLICY and called):
+            # Measured with uvloop 0.23.0 on CPython 3.10-3.13; uvloop 0.21 returned a loop.
+            uvloop_note = (
+                "; with uvloop 0.23 a later `asyncio.get_event_loop()` outside a running loop "
+                "raises `RuntimeError` on every Python version (uvloop issue 702)"
+            )
         return (
             f"`{shown}{call}` uses the event loop policy system, deprecated in Python 3.14 and "
-            "removed in 3.16: pass a `loop_factory` to `asyncio.run()`/`asyncio.Runner()` instead"
+            f"removed in 3.16: pass a `loop_factory` to `asyncio.run()`/`asyncio.Runner()` instead{uvloop_note}"
         )
 
 
