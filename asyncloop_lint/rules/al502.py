@@ -32,6 +32,13 @@ def _holds(value: cst.BaseExpression, call: cst.Call) -> bool:
     return False
 
 
+def _is_module_container(target: cst.BaseExpression, ctx: LintContext) -> bool:
+    """``NAME[key]`` where NAME is bound at module level (a module-wide cache)."""
+    if not isinstance(target, cst.Subscript) or not isinstance(target.value, cst.Name):
+        return False
+    return any(b.scope is ctx.bindings.module_scope for b in ctx.bindings.bindings_for(target.value))
+
+
 def _is_self_attribute(target: cst.BaseExpression) -> bool:
     return (
         isinstance(target, cst.Attribute)
@@ -154,6 +161,13 @@ module-level bounded executor.
         if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
             return None
         small = statement.body[0]
+        if isinstance(small, cst.Assign) and _holds(small.value, call) and any(self.lazy_ifs) and any(
+            _is_module_container(t.target, ctx) for t in small.targets
+        ):
+            # `pool = _POOLS[key] = ThreadPoolExecutor()` under `if pool is None:`: one per key,
+            # kept in a module-level cache for the life of the process.
+            self.kept.add(id(call))
+            return None
         if isinstance(small, cst.Assign) and _holds(small.value, call) and len(small.targets) == 1:
             target = small.targets[0].target
         elif isinstance(small, cst.AnnAssign) and small.value is not None and _holds(small.value, call):
