@@ -275,8 +275,30 @@ class Recorder:
             with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
                 json.dump(data, handle, separators=(",", ":"))
             os.replace(tmp, os.path.join(self.cache_dir, INDEX_PREFIX + self.key + ".json"))
+            _prune(self.cache_dir)
         except OSError:
             pass  # an index that cannot be written only costs speed
+
+
+KEEP_INDEXES = 16
+
+
+def _prune(directory: str) -> None:
+    """Keep the most recent indexes only: each distinct command line (pre-commit names different
+    files every time) writes its own."""
+    entries = []
+    for name in os.listdir(directory):
+        if name.startswith(INDEX_PREFIX) and name.endswith(".json"):
+            path = os.path.join(directory, name)
+            try:
+                entries.append((os.stat(path).st_mtime_ns, path))
+            except OSError:
+                continue
+    for _, path in sorted(entries, reverse=True)[KEEP_INDEXES:]:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def note(

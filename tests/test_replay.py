@@ -107,3 +107,13 @@ def test_script_results_replay_only_while_the_project_is_unchanged(tmp_path):
     (tmp_path / "app.py").write_text("import seed\n")
     out, _, replayed = run(tmp_path, *ARGS)
     assert not replayed and "top level of a script" not in out and "AL101" in out
+
+
+def test_indexes_are_pruned_to_the_most_recent(tree):
+    """Every distinct command line writes an index; only the newest few are kept."""
+    from asyncloop_lint.replay import KEEP_INDEXES
+
+    for i in range(KEEP_INDEXES + 3):  # a different command line each time
+        run(tree, "--output-format", "concise", "--extend-exclude", f"nothing{i}", ".")
+    indexes = list((tree / ".asyncloop_lint_cache").glob("replay-*.json"))
+    assert len(indexes) == KEEP_INDEXES
