@@ -131,6 +131,10 @@ class CallGraph:
                     queue.append(callee)
         return paths
 
+    def reachable(self, start: str) -> set[str]:
+        """The sync functions ``start`` reaches through calls of this module (itself included)."""
+        return set(self._paths_from(start))
+
     def import_time_chains(self, key: str) -> list[tuple[CallSite, list[str]]]:
         """Import-time call sites whose call reaches function ``key``, with the function chain."""
         chains = []
@@ -354,6 +358,33 @@ class LintContext:
         """Expressions assigned to ``name`` (``x = expr``, ``with expr as x``) in its scope."""
         return [b.value for b in self.bindings.bindings_for(name) if b.value is not None]
 
+    def local_names(self, node: cst.CSTNode) -> set[str]:
+        """What of this module an expression may name (its LOCAL qualified names), and for
+        ``self.m``/``cls.m`` in a method, the method ``m`` of the enclosing class."""
+        names = {q.name for q in self.qualified_names(node) if q.source == QualifiedNameSource.LOCAL}
+        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value in ("self", "cls"):
+            for index in range(len(self.frames) - 1, 0, -1):
+                if self.frames[index].kind == FUNCTION:
+                    owner = self.frames[index - 1]
+                    if owner.kind == CLASS and owner.key:
+                        names.add(f"{owner.key}.{node.attr.value}")
+                    break
+        return names
+
+    def local_names_in(self, expr: cst.BaseExpression) -> set[str]:
+        """:meth:`local_names` of every name and attribute in ``expr``."""
+        found: set[str] = set()
+        ctx = self
+
+        class Names(cst.CSTVisitor):
+            def on_visit(self, node: cst.CSTNode) -> bool:
+                if isinstance(node, (cst.Name, cst.Attribute)):
+                    found.update(ctx.local_names(node))
+                return True
+
+        expr.visit(Names())
+        return found
+
     def parameter(self, name: cst.Name) -> cst.Param | None:
         """The parameter the Name refers to, when it refers to one."""
         for binding in self.bindings.bindings_for(name):
@@ -395,6 +426,18 @@ class LintContext:
         the chain of functions (for :func:`describe_chain`)."""
         for site, chain in self.graph.import_time_chains(key):
             self.report(rule, site.node, message(chain), statement=site.statement)
+
+def reachable(start: Iterable[str], edges: dict[str | None, set[str]]) -> set[str]:
+    """Everything reachable from ``start`` along ``edges`` (``start`` included)."""
+    seen = set(start)
+    queue = deque(seen)
+    while queue:
+        for callee in edges.get(queue.popleft(), ()):
+            if callee not in seen:
+                seen.add(callee)
+                queue.append(callee)
+    return seen
+
 
 def _key_for(frames: list[Frame], name: str) -> str:
     parent = frames[-1]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..diagnostic import UNSAFE
 from ..loopapi import LOOP_RUN_METHODS, loop_getter

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +111,7 @@ errors that were otherwise reported late. Other entries (`run_forever()`) get no
             return
         entry = Entry(node, ctx.statement, runner, self._caller(ctx))
         if runner != "loop.run_forever" and node.args:
-            entry.roots = self._local_names_in(node.args[0].value, ctx)
+            entry.roots = ctx.local_names_in(node.args[0].value)
         self.entries.append(entry)
 
     def visit_Expr(self, node: cst.Expr, ctx: LintContext) -> None:
@@ -152,43 +151,14 @@ errors that were otherwise reported late. Other entries (`run_forever()`) get no
         return ctx.has_name(node, targets) is not None
 
     def _reference(self, node: cst.Name | cst.Attribute, ctx: LintContext) -> None:
-        names = self._local_names(node, ctx)
+        names = ctx.local_names(node)
         if names:
             self.references.append((self._caller(ctx), names))
 
-    def _local_names(self, node: cst.CSTNode, ctx: LintContext) -> tuple[str, ...]:
-        from libcst.metadata import QualifiedNameSource
-
-        names = [q.name for q in ctx.qualified_names(node) if q.source == QualifiedNameSource.LOCAL]
-        # `self.method` inside a class body's method: the method of that class.
-        if (
-            isinstance(node, cst.Attribute)
-            and isinstance(node.value, cst.Name)
-            and node.value.value in ("self", "cls")
-        ):
-            for index in range(len(ctx.frames) - 1, 0, -1):
-                if ctx.frames[index].kind == "function":
-                    owner = ctx.frames[index - 1]
-                    if owner.kind == "class" and owner.key:
-                        names.append(f"{owner.key}.{node.attr.value}")
-                    break
-        return tuple(names)
-
-    def _local_names_in(self, expr: cst.BaseExpression, ctx: LintContext) -> set[str]:
-        found: set[str] = set()
-        outer = self
-
-        class Names(cst.CSTVisitor):
-            def on_visit(self, node: cst.CSTNode) -> bool:
-                if isinstance(node, (cst.Name, cst.Attribute)):
-                    found.update(outer._local_names(node, ctx))
-                return True
-
-        expr.visit(Names())
-        return found
-
     # ---- after the traversal --------------------------------------------------------------
     def finish(self, ctx: LintContext) -> None:
+        from ..context import reachable
+
         if self.has_handler or not self.entries:
             return
         for key, name_node, call, name in self.stored:
@@ -210,7 +180,7 @@ errors that were otherwise reported late. Other entries (`run_forever()`) get no
         for key in functions:
             if ".<locals>." in key:
                 edges.setdefault(key.rsplit(".<locals>.", 1)[0], set()).add(key)
-        from_main = self._reach({ENTRY}, edges)
+        from_main = reachable({ENTRY}, edges)
         for entry in self.entries:
             if entry.runner == "loop.run_forever":
                 detached = [site for sites in self.detached.values() for site in sites]
@@ -220,7 +190,7 @@ errors that were otherwise reported late. Other entries (`run_forever()`) get no
                     continue
                 roots = {r for r in entry.roots if r in functions}
                 # Tasks the entry's own code schedules before running the loop run on it too.
-                reached = self._reach(roots, edges) | {entry.caller}
+                reached = reachable(roots, edges) | {entry.caller}
                 detached = [site for key in reached for site in self.detached.get(key, ())]
                 coroutine = next(
                     (functions[r] for r in sorted(roots) if functions[r].is_async), None
@@ -238,17 +208,6 @@ errors that were otherwise reported late. Other entries (`run_forever()`) get no
                 install_fix(coroutine.node, ctx) if coroutine is not None else None,
                 statement=entry.statement,
             )
-
-    @staticmethod
-    def _reach(start: set[str], edges: dict[str | None, set[str]]) -> set[str]:
-        seen = set(start)
-        queue = deque(start)
-        while queue:
-            for callee in edges.get(queue.popleft(), ()):
-                if callee not in seen:
-                    seen.add(callee)
-                    queue.append(callee)
-        return seen
 
     def _never_observed(self, name: cst.Name, ctx: LintContext) -> bool:
         """A stored task whose every use ignores its outcome (or that is never used)."""

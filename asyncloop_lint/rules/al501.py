@@ -8,7 +8,7 @@ from ..diagnostic import UNSAFE
 from ..rule import Fix, Rule, cst
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..context import Frame, LintContext
+    from ..context import LintContext
 
 TO_THREAD = frozenset({"asyncio.to_thread", "asyncio.threads.to_thread"})
 EXECUTOR_CLASSES = frozenset(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -266,7 +265,7 @@ gets its default action again). Handlers that take `(signum, frame)` get no fix.
         if not self.sites or is_test_path(ctx.path, ctx.settings.project_root):
             return
         functions = ctx.graph.functions
-        child_regions = {root: self._reach(root, ctx) for root in self.children if root in functions}
+        child_regions = {root: ctx.graph.reachable(root) for root in self.children if root in functions}
         # Some call installs an opaque value (a saved handler put back): a restore.
         restores = any(self._final(resolved, ctx) is None for _, resolved, _ in self.handlers)
         for site in self.sites:
@@ -326,16 +325,6 @@ gets its default action again). Handlers that take `(signum, frame)` get no fix.
             return resolved
         functions = ctx.graph.functions
         return next((key for key in resolved.split("|") if key in functions), None)
-
-    def _reach(self, root: str, ctx: LintContext) -> set[str]:
-        seen = {root}
-        queue = deque([root])
-        while queue:
-            for callee, _ in ctx.graph.edges.get(queue.popleft(), ()):
-                if callee not in seen:
-                    seen.add(callee)
-                    queue.append(callee)
-        return seen
 
     def _runner_in_process(self, site: Site, regions: dict[str, set[str]]) -> str | None:
         """A loop runner of the module that runs in the same process as ``site``."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -144,7 +143,7 @@ if __name__ == "__main__":
         if ctx.has_name(func, SIGNAL_SIGNAL) and node.args and self._mentions_sigterm(node.args[0].value, ctx):
             self.registers = True
         if caller is not None:
-            names = self._local_names(func, ctx)
+            names = ctx.local_names(func)
             if names:
                 self.calls.setdefault(caller, set()).update(names)
         runner = loop_runner(node, ctx)
@@ -152,7 +151,7 @@ if __name__ == "__main__":
             return
         entry = Entry(node, ctx.statement, runner, caller)
         if runner != "loop.run_forever" and node.args:
-            entry.roots = self._names_in(node.args[0].value, ctx)
+            entry.roots = ctx.local_names_in(node.args[0].value)
         self.entries.append(entry)
 
     def visit_Attribute(self, node: cst.Attribute, ctx: LintContext) -> None:
@@ -169,49 +168,14 @@ if __name__ == "__main__":
     def _mentions_sigterm(expr: cst.BaseExpression, ctx: LintContext) -> bool:
         return isinstance(expr, (cst.Name, cst.Attribute)) and ctx.has_name(expr, SIGTERM) is not None
 
-    @staticmethod
-    def _local_names(expr: cst.BaseExpression, ctx: LintContext) -> set[str]:
-        from libcst.metadata import QualifiedNameSource
-
-        if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value in ("self", "cls"):
-            frames = ctx.frames
-            for index in range(len(frames) - 1, 0, -1):
-                if frames[index].kind == "function":
-                    owner = frames[index - 1]
-                    if owner.kind == "class" and owner.key:
-                        return {f"{owner.key}.{expr.attr.value}"}
-                    break
-        return {q.name for q in ctx.qualified_names(expr) if q.source == QualifiedNameSource.LOCAL}
-
-    def _names_in(self, expr: cst.BaseExpression, ctx: LintContext) -> set[str]:
-        found: set[str] = set()
-        outer = self
-
-        class Names(cst.CSTVisitor):
-            def on_visit(self, node: cst.CSTNode) -> bool:
-                if isinstance(node, (cst.Name, cst.Attribute)):
-                    found.update(outer._local_names(node, ctx))
-                return True
-
-        expr.visit(Names())
-        return found
-
-    def _reach(self, start: set[str]) -> set[str]:
-        seen = set(start)
-        queue = deque(start)
-        while queue:
-            for callee in self.calls.get(queue.popleft(), ()):
-                if callee not in seen:
-                    seen.add(callee)
-                    queue.append(callee)
-        return seen
-
     def finish(self, ctx: LintContext) -> None:
+        from ..context import reachable
+
         if not self.entries:
             return
         if self.registers or (self.state.get("loop_var_handler") and self.state.get("sigterm")):
             return
-        from_entry = self._reach({ENTRY})
+        from_entry = reachable({ENTRY}, self.calls)
         for entry in self.entries:
             if entry.caller != ENTRY and entry.caller not in from_entry:
                 continue
@@ -226,7 +190,7 @@ if __name__ == "__main__":
                     continue  # a framework's loop (`with entrypoint() as loop`): it owns the signals
                 why = "`run_forever()` serves until the process is stopped"
             else:
-                reached = self._reach(entry.roots)
+                reached = reachable(entry.roots, self.calls)
                 serving = sorted(reached & self.serve_forever)
                 forever = sorted(entry.roots & self.forever_loops)
                 if serving:
