@@ -6,7 +6,20 @@ and the cache can store it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+# A line as Python's tokenizer counts them (and libcst's positions): ended by \r\n, \r or \n
+# only. ``str.splitlines`` also splits on form feeds, \x0b, \x1c-\x1e, \x85, U+2028 and
+# U+2029, which would shift every later row for ``noqa``, snippets and edits.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+_ENDING = re.compile(r"(?:\r\n|\r|\n)\Z")
+
+
+def source_lines(text: str, keepends: bool = False) -> list[str]:
+    """``text`` split into lines the way Python numbers them."""
+    lines = _LINE.findall(text)
+    return lines if keepends else [_ENDING.sub("", line) for line in lines]
 
 SAFE = "safe"
 UNSAFE = "unsafe"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
-from .diagnostic import Diagnostic, FileResult, FixInfo, Location
+from .diagnostic import Diagnostic, FileResult, FixInfo, Location, source_lines
 from .rule import SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME, Rule, registry  # noqa: F401
 from .suppression import file_is_exempt, is_suppressed
 
@@ -157,7 +157,7 @@ def _analyze(
     if not ctx.findings:
         return Analysis(module, [], {}, [], depends)
     positions = wrapper.resolve(PositionProvider)
-    lines = ctx.text.splitlines()
+    lines = source_lines(ctx.text)
     kept = []
     for finding in ctx.findings:
         start = positions[finding.node].start
@@ -237,7 +237,7 @@ def lint_with_analysis(
     except Exception as exc:  # noqa: BLE001 - every parser failure is a diagnostic
         if SYNTAX_ERROR_CODE not in codes:
             return FileResult(path), None
-        lines = tuple(source.decode("utf-8", "replace").splitlines())
+        lines = tuple(source_lines(source.decode("utf-8", "replace")))
         return FileResult(path, (_syntax_error(path, source, exc),), lines=lines), None
     analysis = analyze(module, path, settings, rule_classes, source)
     return result_from(analysis, path, want_edits), analysis

@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
-from .diagnostic import SAFE, Edit, Location
+from .diagnostic import SAFE, Edit, Location, source_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Analysis
@@ -57,8 +57,8 @@ def apply_fixes(module: cst.Module, fixes: Iterable[Fix], path: str | None = Non
 
 def edits_for(module: cst.Module, fixes: list[Fix], path: str | None = None) -> tuple[Edit, ...]:
     """The fix as line-level text edits against the original source (ruff's JSON shape)."""
-    old = module.code.splitlines(keepends=True)
-    new = apply_fixes(module, fixes, path).code.splitlines(keepends=True)
+    old = source_lines(module.code, keepends=True)
+    new = source_lines(apply_fixes(module, fixes, path).code, keepends=True)
     edits = []
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -184,7 +184,7 @@ def write_atomic(path: str, data: bytes) -> None:
 
 def unified_diff(path: str, before: bytes, after: bytes) -> str:
     def lines(data: bytes) -> list[str]:
-        return data.decode("utf-8", "replace").splitlines(keepends=True)
+        return source_lines(data.decode("utf-8", "replace"), keepends=True)
 
     from .reporters import relative
 

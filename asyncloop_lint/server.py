@@ -33,7 +33,7 @@ from pygls.uris import to_fs_path
 
 from . import __version__
 from .config import ConfigError, Settings, load_settings, resolve_selectors
-from .diagnostic import SAFE, Diagnostic, FileResult
+from .diagnostic import SAFE, Diagnostic, FileResult, source_lines
 from .discovery import PYTHON_SUFFIXES, Discovery
 from .engine import Analysis, lint_with_analysis
 from .rule import SYNTAX_ERROR_CODE, registry, rule_url
@@ -154,7 +154,6 @@ class ProjectSettings:
 # -- text and positions ---------------------------------------------------------------------
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_LINE_WITH_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
 def split_lines(text: str) -> list[str]:
@@ -180,8 +179,8 @@ def encode_source(text: str) -> tuple[bytes, str]:
 
 def text_edits(old: str, new: str, lines: list[str], codec: Any) -> list[lsp.TextEdit]:
     """Line-level edits that turn ``old`` into ``new``."""
-    before = _LINE_WITH_END.findall(old)
-    after = _LINE_WITH_END.findall(new)
+    before = source_lines(old, keepends=True)
+    after = source_lines(new, keepends=True)
     edits = []
     for tag, i1, i2, j1, j2 in SequenceMatcher(None, before, after, autojunk=False).get_opcodes():
         if tag != "equal":

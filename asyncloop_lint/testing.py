@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .config import Settings, parse_entrypoints
+from .diagnostic import source_lines
 from .engine import lint_source
 from .fixer import fix_source
 from .rule import SYNTAX_ERROR_CODE, registry
@@ -43,7 +44,7 @@ class Fixture:
 
     def expected(self) -> list[tuple[int, str]]:
         found = []
-        for row, line in enumerate(self.source.decode("utf-8", "replace").splitlines(), start=1):
+        for row, line in enumerate(source_lines(self.source.decode("utf-8", "replace")), start=1):
             marker = MARKER.search(line)
             if marker:
                 found += [(row, code) for code in re.split(r"[,\s]+", marker.group("codes"))]
