@@ -267,3 +267,35 @@ def test_main_module_and_guard_are_not_import_time(tmp_path):
         loop.run_until_complete(main())
     """
     assert lint(source, {"AL101", "AL102", "AL202"}, path=str(tmp_path / "__main__.py")) == []
+
+
+def test_get_event_loop_fix_leaves_code_that_runs_after_the_coroutine(tmp_path):
+    """AL103's safe fix rewrites only code that runs inside the coroutine: the fixed program
+    still works when a lambda or generator made there is used after it returned."""
+    import subprocess
+    import sys
+
+    source = dedent(
+        """\
+        import asyncio
+
+
+        async def make():
+            here = asyncio.get_event_loop()
+            getter = lambda: asyncio.get_event_loop()
+            pending = (asyncio.get_event_loop() for _ in range(1))
+            return here, getter, pending
+
+
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        here, getter, pending = loop.run_until_complete(make())
+        assert here is loop and getter() is loop and next(pending) is loop
+        print("ok")
+        """
+    )
+    fixed = fix(source, codes=frozenset({"AL103"}))
+    assert fixed.count("get_running_loop()") == 1 and fixed.count("get_event_loop()") == 2
+    (tmp_path / "prog.py").write_text(fixed)
+    run = subprocess.run([sys.executable, "-W", "ignore", str(tmp_path / "prog.py")], capture_output=True, text=True, timeout=60)
+    assert run.stdout == "ok\n", run.stderr

@@ -20,8 +20,10 @@ class GetEventLoopInCoroutine(Rule):
     needles = ((b"get_event_loop",), (b"async",))
     candidates = r"get_event_loop"
     what = """
-Checks for `asyncio.get_event_loop()` in the body of an `async def`, including lambdas and
-comprehensions in that body (a nested plain `def` is not the coroutine's body).
+Checks for `asyncio.get_event_loop()` in the body of an `async def`, including list, set and
+dict comprehensions in that body (they run at once). A lambda, a generator expression or a
+nested plain `def` is not the coroutine's body: it runs when it is called or consumed, which
+may be after the coroutine returns or in another thread, where no loop is running.
 """
     why = """
 Inside a coroutine a loop is always running, and `asyncio.get_running_loop()` says exactly
@@ -49,8 +51,22 @@ imports asyncio). It is safe: inside a coroutine both return the running loop.
 """
     references = ("https://docs.python.org/3/library/asyncio-eventloop.html#asyncio.get_running_loop",)
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.generators = 0  # generator expressions around the visited node: lazily evaluated
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp, ctx: LintContext) -> None:
+        self.generators += 1
+
+    def leave_GeneratorExp(self, node: cst.GeneratorExp, ctx: LintContext) -> None:
+        self.generators -= 1
+
     def visit_Call(self, node: cst.Call, ctx: LintContext) -> None:
-        if not ctx.in_async_function or not ctx.has_name(node.func, GET_EVENT_LOOP):
+        # Only code that runs while the coroutine runs: a lambda or a generator expression
+        # may run later, outside it, where `get_running_loop()` raises.
+        if not ctx.in_async_function or ctx.in_lambda or self.generators:
+            return
+        if not ctx.has_name(node.func, GET_EVENT_LOOP):
             return
         ctx.report(
             self,
