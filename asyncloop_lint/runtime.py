@@ -659,6 +659,10 @@ class Once(Generic[T]):
             return slot.value  # type: ignore[no-any-return]
         if slot.task is None or slot.task.done():
             slot.task = loop.create_task(self._compute(slot))
+        elif slot.task is asyncio.current_task(loop):
+            # The factory (or a coroutine it awaits) asks for its own value: it would wait
+            # for itself forever.
+            raise RuntimeMisuseError(f"{self!r}: the factory awaits its own value, which it is computing")
         return cast(T, await asyncio.shield(slot.task))
 
     async def _compute(self, slot: _Slot) -> T:

@@ -407,6 +407,35 @@ def test_once_caller_cancellation_does_not_cancel_shared_computation(rt):
     assert len(calls) == 1
 
 
+def test_once_factory_awaiting_its_own_value_fails_instead_of_hanging(rt):
+    """Directly or through a helper it awaits: the computation would wait for itself."""
+
+    @rt.once
+    async def config():
+        return await merged()
+
+    async def merged():
+        return {"base": await config.get()}
+
+    async def main():
+        with pytest.raises(rt.RuntimeMisuseError, match="awaits its own value"):
+            await asyncio.wait_for(config.get(), timeout=5)
+        return "done"
+
+    assert rt.run(main()) == "done"
+
+    # The failure is not cached and unrelated concurrent callers are unaffected.
+    @rt.once
+    async def fine():
+        await asyncio.sleep(0.01)
+        return 1
+
+    async def together():
+        return await asyncio.gather(fine.get(), fine.get())
+
+    assert rt.run(together()) == [1, 1]
+
+
 # ------------------------------------------------- exception handler and spawn()
 
 
