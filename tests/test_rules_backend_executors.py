@@ -285,3 +285,20 @@ def test_al501_offload_bounds_concurrency_to_the_limit(tmp_path):
     after = _peaks(execute(path, "-W", "error::DeprecationWarning").stdout)
     assert 1 <= after["executor"] <= 8 and 1 <= after["to_thread"] <= 8, after
     assert lint_codes(path, "AL501").strip().endswith("All checks passed!")
+
+
+def test_executor_per_call_message_names_what_leaks(tmp_path):
+    path = write(tmp_path, """
+        import concurrent.futures as cf
+
+
+        def hash_all(items):
+            return list(cf.ThreadPoolExecutor().map(hash, items))
+
+
+        def crunch(items):
+            return sum(cf.ProcessPoolExecutor().map(abs, items))
+        """)
+    lines = lint_codes(path, "AL502").splitlines()
+    assert "prog.py:5:17: AL502" in lines[0] and "its worker threads leak" in lines[0], lines
+    assert "prog.py:9:16: AL502" in lines[1] and "its worker processes leak" in lines[1], lines

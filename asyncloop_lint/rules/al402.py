@@ -47,8 +47,11 @@ handler (`loop.set_exception_handler(...)`, also through an alias or a helper, o
     why = """
 A detached task that fails has no awaiter: its exception reaches the loop's exception handler
 only when the task object is garbage-collected, which can be minutes later or never (while
-something still references it). A loop-level exception handler that logs is the error
-boundary that makes such failures visible at once.
+something still references it). With no handler installed, asyncio's default handler is the
+only boundary. A handler of your own (`loop.set_exception_handler(...)`) decides where the
+report goes, but asyncio still calls it only at garbage collection; the runtime's
+`install_exception_handler()` also reports a failed task as soon as it fails and nothing
+retrieved its exception, so it is the one that makes such failures visible at once.
 """
     example = """
 import asyncio
@@ -204,7 +207,8 @@ errors that were otherwise reported late. Other entries (`run_forever()`) get no
                 entry.node,
                 f"`{entry.runner}()` runs {what}, which creates detached tasks (`{name}()`), but no "
                 "loop exception handler is installed: their failures surface only at garbage "
-                "collection; install one (the runtime's `install_exception_handler()`)",
+                "collection; install the runtime's `install_exception_handler()` (it reports them "
+                "as soon as they fail)",
                 install_fix(coroutine.node, ctx) if coroutine is not None else None,
                 statement=entry.statement,
             )

@@ -94,6 +94,7 @@ module-level bounded executor.
         super().__init__()
         # (call, statement, function key, target name or None, stored-on-self/global)
         self.created: list[tuple[cst.Call, cst.CSTNode | None, str, cst.Name | None]] = []
+        self.process_pools: set[int] = set()  # ids of the ProcessPoolExecutor calls
         self.kept: set[int] = set()  # ids of constructor calls that are owned
         self.kept_names: set[tuple[str, str]] = set()  # (function key, name) owned/shut down
         self.globals: set[tuple[str, str]] = set()
@@ -149,8 +150,11 @@ module-level bounded executor.
         if owner in OWNERS or ctx.full_names(func) & {"atexit.register", "weakref.finalize"}:
             for arg in node.args:
                 self._keep(arg.value, ctx)
-        if ctx.has_name(func, POOL_CLASSES) is None or ctx.function_key is None:
+        pool = ctx.has_name(func, POOL_CLASSES)
+        if pool is None or ctx.function_key is None:
             return
+        if "Process" in pool:
+            self.process_pools.add(id(node))
         if any(self.lazy_ifs):
             self.lazy.add(id(node))
         self.created.append((node, ctx.statement, ctx.function_key, self._target(node, ctx)))
@@ -203,7 +207,7 @@ module-level bounded executor.
                 self,
                 call,
                 f"`{ctx.module.code_for_node(call.func)}()` is built on every call and never shut "
-                "down: its threads leak; create one bounded executor at module scope (or use "
-                "`with` and shut it down)",
+                f"down: its worker {'processes' if id(call) in self.process_pools else 'threads'} "
+                "leak; create one bounded executor at module scope (or use `with` and shut it down)",
                 statement=statement,
             )
