@@ -20,6 +20,7 @@ from .bindings import BindingIndex
 from .loopmodel import LoopModel
 from .project import ProjectIndex, index_for
 from .rule import Fix, Rule, describe_chain  # noqa: F401 - re-exported
+from .walk import walk
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Settings
@@ -448,11 +449,11 @@ def _key_for(frames: list[Frame], name: str) -> str:
     return f"{parent.key}.<locals>.{name}"
 
 
-class Traversal(cst.CSTVisitor):
-    """Visits the module once and dispatches to every rule's ``visit_X``/``leave_X`` hooks."""
+class Traversal:
+    """Visits the module once (:func:`asyncloop_lint.walk.walk`: source order, no trivia, no
+    rebuilt nodes) and dispatches to every rule's ``visit_X``/``leave_X`` hooks."""
 
     def __init__(self, ctx: LintContext, rules: list[Rule], build_graph: bool) -> None:
-        super().__init__()
         self.ctx = ctx
         self.rules = rules
         self._visit: dict[str, list[Callable[..., Any]]] = {}
@@ -474,6 +475,9 @@ class Traversal(cst.CSTVisitor):
         self._guard_bodies: set[int] = set()
         self._gated: dict[int, tuple[int, int]] = {}  # id(block) -> version ceiling
         self._popped: dict[int, tuple[bool, bool, bool, bool]] = {}
+
+    def run(self, module: cst.Module) -> None:
+        walk(module, self.on_visit, self.on_leave)
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         ctx = self.ctx

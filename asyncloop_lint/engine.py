@@ -150,7 +150,7 @@ def _analyze(
         source=source,
     )
     rules = [cls() for cls in rule_classes]
-    module.visit(Traversal(ctx, rules, build_graph=any(getattr(r, "needs_call_graph", False) for r in rules)))
+    Traversal(ctx, rules, build_graph=any(getattr(r, "needs_call_graph", False) for r in rules)).run(module)
     for rule in rules:
         rule.finish(ctx)
     depends = _dependencies(ctx.dependencies)

@@ -40,7 +40,7 @@ def model(source: str, path: str = "app.py", root: str = "."):
     ctx = LintContext(module=module, path=path, module_name="app", settings=Settings(codes=frozenset(), project_root=root),
                       scopes=wrapper.resolve(ScopeProvider))
     probe = _Probe()
-    module.visit(Traversal(ctx, [probe], build_graph=True))
+    Traversal(ctx, [probe], build_graph=True).run(module)
     return ctx.loops, probe
 
 
