@@ -440,6 +440,13 @@ def reachable(start: Iterable[str], edges: dict[str | None, set[str]]) -> set[st
     return seen
 
 
+# Statement node types, by name (``isinstance`` against libcst's ABCs is slow on every node).
+_STATEMENT_TYPES = frozenset(
+    {"SimpleStatementLine"}
+    | {k.__name__ for k in vars(cst).values() if isinstance(k, type) and issubclass(k, cst.BaseCompoundStatement)}
+)
+
+
 def _key_for(frames: list[Frame], name: str) -> str:
     parent = frames[-1]
     if parent.kind == MODULE:
@@ -489,7 +496,7 @@ class Traversal:
         is_guard = node_id in self._guard_bodies
         if is_guard:
             ctx.main_guard_depth += 1
-        is_statement = isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
+        is_statement = type_name in _STATEMENT_TYPES
         if is_statement:
             ctx.statements.append(node)
         ceiling = self._gated.pop(node_id, None)

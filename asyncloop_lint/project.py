@@ -244,15 +244,16 @@ class _BlockingSummary:
             return None
         visiting.add(name)
         function = self.functions[name]
+        own = list(_own_nodes(function))  # walked once, read four times
         imports = dict(self.imports)
-        _collect_imports(list(_own_nodes(function)), imports)
+        _collect_imports(own, imports)
         built: dict[str, str] = {}
         found = None
         # Calls under `if <flag>:` with a parameter defaulting to False/None/0 run only for
         # callers that pass it: not counted here (a summary does not know its caller).
-        guarded = _guarded_calls(function)
-        calls = [n for n in _own_nodes(function) if isinstance(n, ast.Call) and id(n) not in guarded]
-        for node in _own_nodes(function):
+        guarded = _guarded_calls(function, own)
+        calls = [n for n in own if isinstance(n, ast.Call) and id(n) not in guarded]
+        for node in own:
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 kind = _built_from(node.value, imports, built)
                 if kind is not None:
@@ -299,7 +300,7 @@ class _BlockingSummary:
         return found
 
 
-def _guarded_calls(function: ast.FunctionDef) -> set[int]:
+def _guarded_calls(function: ast.FunctionDef, own: list[ast.AST]) -> set[int]:
     args = function.args
     positional = [*args.posonlyargs, *args.args]
     defaults = dict(zip([a.arg for a in positional[len(positional) - len(args.defaults):]], args.defaults))
@@ -309,7 +310,9 @@ def _guarded_calls(function: ast.FunctionDef) -> set[int]:
         if isinstance(value, ast.Constant) and value.value in (False, None, 0) and not isinstance(value.value, str)
     }
     guarded: set[int] = set()
-    for node in _own_nodes(function):
+    if not flags:
+        return guarded
+    for node in own:
         if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id in flags:
             for statement in node.body:
                 guarded.update(id(n) for n in ast.walk(statement) if isinstance(n, ast.Call))

@@ -149,6 +149,15 @@ def _fields_of(kind: type) -> tuple[str, ...]:
     return names
 
 
+# type -> whether it is a libcst node (``isinstance`` against the ABC is slow per value).
+_IS_NODE: dict[type, bool] = {}
+
+
+def _is_node(kind: type) -> bool:
+    flag = _IS_NODE[kind] = issubclass(kind, cst.CSTNode)
+    return flag
+
+
 _LEAVE = object()
 
 
@@ -157,7 +166,7 @@ def walk(root: cst.CSTNode, enter: Callable[[Any], Any], leave: Callable[[Any], 
     ``leave(node)`` after its children; ``enter`` returning False skips the children.
     Iterative: nesting depth costs no Python recursion."""
     by_type = _BY_TYPE
-    node_type = cst.CSTNode
+    is_node = _IS_NODE
     stack: list[Any] = [root]
     pop = stack.pop
     push = stack.append
@@ -177,12 +186,20 @@ def walk(root: cst.CSTNode, enter: Callable[[Any], Any], leave: Callable[[Any], 
         mark = len(stack)
         for name in names:
             value = getattr(node, name)
-            if isinstance(value, node_type):
-                push(value)
-            elif type(value) is tuple or type(value) is list:
+            kind = type(value)
+            if kind is tuple or kind is list:
                 for item in value:
-                    if isinstance(item, node_type):
+                    flag = is_node.get(type(item))
+                    if flag is None:
+                        flag = _is_node(type(item))
+                    if flag:
                         push(item)
+            else:
+                flag = is_node.get(kind)
+                if flag is None:
+                    flag = _is_node(kind)
+                if flag:
+                    push(value)
         if len(stack) - mark > 1:
             stack[mark:] = stack[:mark - 1:-1]
 
