@@ -230,8 +230,9 @@ def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
         cache = None
         if mode == CHECK and not options["no_cache"]:
             from .cache import DEFAULT_DIR, Cache
+            from .config import cache_root
 
-            directory = Path(options["cache_dir"] or Path(settings.project_root) / DEFAULT_DIR)
+            directory = Path(options["cache_dir"] or Path(cache_root(settings, paths)) / DEFAULT_DIR)
             cache = Cache(directory, f"{settings.fingerprint()}|edits={run_options.want_edits}")
         results, originals = run_files(files, lambda p: discovery.relpath(Path(p)), settings, run_options, cache)
         if cache is not None:
