@@ -5,6 +5,7 @@ left half-written.
 it raises :class:`Interrupted`, which is not a ``KeyboardInterrupt``: click turns those into
 "Aborted!" and exit code 1, the code for "findings remain". A worker process forked from it
 (the lint pool) exits at once and quietly instead of printing a traceback; the main process
+passes the signal on to its workers (``kill -INT`` reaches only the main process) and
 cancels what is left. Around the writing of a fixed file, :func:`deferred` holds the
 interrupt back until the file is written, so each file is either fixed or untouched.
 
@@ -39,7 +40,23 @@ def _on_sigint(signum: int, frame: object) -> None:
     if _deferring:
         _pending = True
         return
+    _stop_workers(signum)
     raise Interrupted
+
+
+def _stop_workers(signum: int) -> None:
+    """Pass the signal on to the worker processes (a terminal sends it to them too, ``kill``
+    does not): each exits at once, so the pool shuts down without finishing its queue."""
+    import sys
+
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is None:
+        return
+    for child in multiprocessing.active_children():
+        try:
+            os.kill(child.pid, signum)
+        except (OSError, TypeError):
+            pass
 
 
 def install() -> None:
