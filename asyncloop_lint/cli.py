@@ -218,7 +218,7 @@ def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
     if stdin_mode:
         name = options["stdin_filename"] or "-"
         source = sys.stdin.buffer.read()
-        if name != "-" and options["force_exclude"] and Path(name).exists() and not discovery.files([name])[0]:
+        if name != "-" and options["force_exclude"] and Path(name).exists() and discovery.files([name]) == ([], []):
             if mode == FIX:
                 sys.stdout.buffer.write(source)
             return EXIT_OK

@@ -65,16 +65,20 @@ def write_fixed(path: str, data: bytes, original: bytes | None = None) -> str:
     """Write ``data`` as the new content of the file at ``path``, keeping its identity.
 
     ``original``: the bytes that were fixed; when the file no longer holds them nothing is
-    written (:class:`ChangedOnDisk`). Returns how the file was written: ``"atomic"`` or
-    ``"in place"`` (hard links, an owner this process cannot give a new file, or a folder
+    written (:class:`ChangedOnDisk`), and when it holds ``data`` already nothing needs to be
+    (``"unchanged"``). Returns how the file was written: ``"atomic"`` or ``"in place"`` (hard links, an owner this process cannot give a new file, or a folder
     that refuses new files while the file itself is writable). Raises OSError.
     """
     target = os.path.realpath(path)  # a symbolic link: fix what it points at, keep the link
     st = os.stat(target)
     if not stat.S_ISREG(st.st_mode):
         raise NotRegularFile(path, st.st_mode)
-    if original is not None and read_regular(target) != original:
-        raise ChangedOnDisk(path)
+    if original is not None:
+        current = read_regular(target)
+        if current == data:
+            return "unchanged"  # another name of this file (a hard link) was fixed already
+        if current != original:
+            raise ChangedOnDisk(path)
     if st.st_nlink > 1:
         _write_in_place(target, data, original)
         return "in place"

@@ -225,3 +225,11 @@ def test_fifos_among_the_files_around_are_never_waited_on(tmp_path):
     result = cli("--no-cache", "--fix", "--unsafe-fixes", "app.py", cwd=tmp_path)
     assert result.returncode == 0, text(result)
     assert b'if __name__ == "__main__":' in (tmp_path / "app.py").read_bytes()
+
+
+def test_fix_with_both_names_of_a_hard_link_in_the_run(tmp_path):
+    (tmp_path / "a.py").write_bytes(SCRIPT)
+    os.link(tmp_path / "a.py", tmp_path / "b.py")
+    result = cli("--no-cache", "--fix", ".", cwd=tmp_path)
+    assert result.returncode == 0, text(result)
+    assert (tmp_path / "a.py").read_bytes() == FIXED and (tmp_path / "a.py").stat().st_nlink == 2
