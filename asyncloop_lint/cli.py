@@ -179,9 +179,9 @@ def main(paths: tuple[str, ...], **options: object) -> None:
 
 
 def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
-    from .config import load_settings
     from dataclasses import replace
 
+    from .config import load_settings
     from .runner import CHECK, DIFF, FIX, Job, Options, run_files, run_jobs
 
     overrides = {
