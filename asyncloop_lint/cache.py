@@ -1,9 +1,13 @@
 """Per-file results keyed by content, the tool's version and the effective settings.
 
-One JSON file per (version, settings) pair under the cache directory. A file whose path,
-size and mtime match is a hit without being read; otherwise its bytes are hashed and a hash
-match is a hit. A corrupt, truncated or foreign cache file is ignored and rebuilt; writes go
-through a temporary file and an atomic rename, so two runs at once leave a valid cache.
+One JSON file per (version, settings) pair under the cache directory. A file whose path and
+stamp (size, modification time, inode change time, inode: :func:`replay.stamp`) match is a
+hit without being read; otherwise its bytes are hashed and a hash match is a hit. An edit that
+restores the size and modification time (``cp -p``, ``rsync -t``, ``tar``) is still seen, and
+a file changed within two seconds of its recording is always compared by content. A corrupt,
+truncated, foreign or hand-edited cache file or entry is ignored (and the file linted again);
+a FIFO in its place is not waited on. Writes go through a temporary file and an atomic rename,
+so two runs at once leave a valid cache.
 """
 
 from __future__ import annotations
@@ -14,19 +18,33 @@ import os
 from pathlib import Path
 
 from . import __version__
-from .replay import code_fingerprint
-from .diagnostic import Diagnostic, Edit, FileResult, FixInfo, Location
+from .diagnostic import SAFE, UNSAFE, Diagnostic, Edit, FileResult, FixInfo, Location
+from .replay import code_fingerprint, racy, stamp
 
 DEFAULT_DIR = ".asyncloop_lint_cache"
-FORMAT = 1
+FORMAT = 2
 
 
 def content_hash(source: bytes) -> str:
     return hashlib.blake2b(source, digest_size=16).hexdigest()
 
 
-def _loc(pair: list[int]) -> Location:
-    return Location(pair[0], pair[1])
+def _int(value: object, least: int = 1) -> int:
+    if type(value) is not int or value < least:
+        raise ValueError(f"not an integer >= {least}: {value!r}")
+    return value
+
+
+def _str(value: object) -> str:
+    if type(value) is not str:
+        raise ValueError(f"not a string: {value!r}")
+    return value
+
+
+def _loc(pair: object) -> Location:
+    if not isinstance(pair, list) or len(pair) != 2:
+        raise ValueError(f"not a location: {pair!r}")
+    return Location(_int(pair[0]), _int(pair[1]))
 
 
 def _encode(d: Diagnostic) -> list:
@@ -41,34 +59,62 @@ def _encode(d: Diagnostic) -> list:
             [d.end_location.row, d.end_location.column], fix, d.noqa_row]
 
 
-def _decode(item: list, filename: str) -> Diagnostic:
+def _decode(item: object, filename: str) -> Diagnostic:
+    """A stored diagnostic, every field checked: a hand-edited entry raises ValueError (and the
+    file is linted again) instead of reaching a reporter."""
+    if not isinstance(item, list) or len(item) != 7:
+        raise ValueError(f"not a diagnostic: {item!r}")
     code, name, message, start, end, fix, noqa_row = item
     fix_info = None
     if fix is not None:
-        edits = None if fix[2] is None else tuple(Edit(c, _loc(a), _loc(b)) for c, a, b in fix[2])
-        fix_info = FixInfo(fix[0], fix[1], edits)
-    return Diagnostic(code, name, message, filename, _loc(start), _loc(end), fix_info, noqa_row)
+        if not isinstance(fix, list) or len(fix) != 3 or fix[0] not in (SAFE, UNSAFE):
+            raise ValueError(f"not a fix: {fix!r}")
+        edits = None
+        if fix[2] is not None:
+            if not isinstance(fix[2], list) or not all(isinstance(e, list) and len(e) == 3 for e in fix[2]):
+                raise ValueError(f"not a list of edits: {fix[2]!r}")
+            edits = tuple(Edit(_str(c), _loc(a), _loc(b)) for c, a, b in fix[2])
+        fix_info = FixInfo(fix[0], _str(fix[1]), edits)
+    return Diagnostic(_str(code), _str(name), _str(message), filename, _loc(start), _loc(end), fix_info,
+                      None if noqa_row is None else _int(noqa_row))
 
 
-def _trusted_mtime(st: os.stat_result) -> int:
-    """The file's mtime, or -1 when it is too recent to tell a later edit in the same clock
-    tick apart (the next run then compares content hashes instead)."""
+def _trusted_stamp(st: os.stat_result) -> list[int] | None:
+    """The file's stamp, or None when it changed too recently to tell a later edit in the same
+    clock tick apart (the next run then compares content hashes instead)."""
     import time
 
-    return st.st_mtime_ns if st.st_mtime_ns < time.time_ns() - 2_000_000_000 else -1
+    return None if racy(st, time.time_ns()) else stamp(st)
 
 
 def _unchanged(entry: list) -> bool:
     """The other files an entry's findings were derived from are as they were."""
-    for dep in entry[5] if len(entry) == 6 else ():
+    for dep in entry[4] if len(entry) == 5 else ():
         try:
-            path, size, mtime = dep
-            st = os.stat(path)
+            path, recorded, digest = dep
+            if stamp(os.stat(path)) != recorded:
+                return False
+            if digest is not None and _file_hash(path) != digest:
+                return False
         except (OSError, TypeError, ValueError):
             return False
-        if st.st_size != size or st.st_mtime_ns != mtime:
-            return False
     return True
+
+
+def _file_hash(path: str) -> str:
+    from .files import read_regular
+
+    return content_hash(read_regular(path))
+
+
+def _read_json(path: Path) -> object:
+    """The JSON in the regular file at ``path``, or None (missing, damaged, a FIFO)."""
+    from .files import read_regular
+
+    try:
+        return json.loads(read_regular(path))
+    except (OSError, ValueError):
+        return None
 
 
 class Cache:
@@ -79,49 +125,66 @@ class Cache:
         self.file = directory / f"results-{digest}.json"
         self.entries: dict[str, list] = {}
         self.dirty = False
-        try:
-            data = json.loads(self.file.read_bytes())
-            if isinstance(data, dict) and data.get("version") == __version__ and isinstance(data.get("files"), dict):
-                self.entries = data["files"]
-        except (OSError, ValueError, TypeError):
-            self.entries = {}
+        data = _read_json(self.file)
+        if isinstance(data, dict) and data.get("version") == __version__ and isinstance(data.get("files"), dict):
+            self.entries = data["files"]
 
     def _entry(self, path: str) -> list | None:
+        """[stamp or None, digest, diagnostics, lines, (dependencies)]."""
         entry = self.entries.get(path)
-        if entry is None or (isinstance(entry, list) and len(entry) in (5, 6)):
+        if entry is None or (isinstance(entry, list) and len(entry) in (4, 5)):
             return entry
         del self.entries[path]  # damaged: lint the file again
         return None
 
     def lookup_stat(self, path: str, st: os.stat_result) -> FileResult | None:
         entry = self._entry(path)
-        if entry is not None and entry[0] == st.st_size and entry[1] == st.st_mtime_ns and _unchanged(entry):
+        if entry is not None and entry[0] is not None and entry[0] == stamp(st) and _unchanged(entry):
             return self._result(path, entry)
         return None
 
     def lookup_content(self, path: str, st: os.stat_result, digest: str) -> FileResult | None:
         entry = self._entry(path)
-        if entry is not None and entry[2] == digest and _unchanged(entry):
-            entry[0], entry[1] = st.st_size, _trusted_mtime(st)
-            self.dirty = True
-            return self._result(path, entry)
+        if entry is not None and entry[1] == digest and _unchanged(entry):
+            result = self._result(path, entry)
+            if result is not None:
+                entry[0] = _trusted_stamp(st)
+                self.dirty = True
+            return result
         return None
 
     def _result(self, path: str, entry: list) -> FileResult | None:
         try:
-            diagnostics = tuple(_decode(item, path) for item in entry[3])
-            return FileResult(path, diagnostics, lines=tuple(entry[4] or ()))
+            diagnostics = tuple(_decode(item, path) for item in entry[2])
+            lines = tuple(_str(line) for line in entry[3] or ())
+            if diagnostics and not lines:
+                raise ValueError("findings without the source lines they point at")
+            return FileResult(path, diagnostics, lines=lines)
         except (TypeError, ValueError, IndexError, KeyError):
             self.entries.pop(path, None)  # a damaged entry: lint the file again
+            self.dirty = True
             return None
 
     def store(self, path: str, st: os.stat_result, digest: str, result: FileResult) -> None:
         if result.error or result.warning or any(dep[0] == "*" for dep in result.depends):
             return  # results that depend on the whole project are not kept
-        entry = [st.st_size, _trusted_mtime(st), digest, [_encode(d) for d in result.diagnostics],
+        deps = []
+        for dep_path, size, mtime in result.depends:
+            try:
+                dep_st = os.stat(dep_path)
+            except OSError:
+                return
+            if (dep_st.st_size, dep_st.st_mtime_ns) != (size, mtime):
+                return  # changed since it was read: not kept
+            try:
+                digest_now = None if _trusted_stamp(dep_st) is not None else _file_hash(dep_path)
+            except OSError:
+                return
+            deps.append([dep_path, stamp(dep_st), digest_now])
+        entry = [_trusted_stamp(st), digest, [_encode(d) for d in result.diagnostics],
                  list(result.lines) if result.diagnostics else None]
-        if result.depends:
-            entry.append([list(dep) for dep in result.depends])
+        if deps:
+            entry.append(deps)
         self.entries[path] = entry
         self.dirty = True
 
@@ -132,9 +195,13 @@ class Cache:
 
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            ignore = self.directory / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("# Created by asyncloop-lint.\n*\n", encoding="utf-8")
+            try:  # O_EXCL: never through a symbolic link, never into a FIFO
+                fd = os.open(self.directory / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write("# Created by asyncloop-lint.\n*\n")
             fd, tmp = tempfile.mkstemp(prefix=".results-", dir=self.directory)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump({"version": __version__, "files": self.entries}, handle, separators=(",", ":"))

@@ -24,9 +24,22 @@ def _split_codes(values: tuple[str, ...]) -> list[str]:
     return [code.strip() for value in values for code in value.split(",") if code.strip()]
 
 
+# Messages on stderr name the tool: in a pre-commit or CI log, or a Makefile's output, a bare
+# "error:" does not say which of several tools is complaining (the GNU "program: message" form).
+ERROR_PREFIX, WARNING_PREFIX = "asyncloop-lint: error: ", "asyncloop-lint: warning: "
+
+
 def _fail(message: str) -> None:
-    click.echo(f"asyncloop-lint: error: {message}", err=True)
+    click.echo(ERROR_PREFIX + _printable(message), err=True)
     sys.exit(EXIT_ERROR)
+
+
+def _printable(text: str) -> str:
+    """``text`` with undecodable file-name bytes (surrogate escapes) shown as U+FFFD, so any
+    stream can print it."""
+    from .reporters import display_name
+
+    return display_name(text)
 
 
 def _is_terminal(stream) -> bool:  # type: ignore[no-untyped-def]
@@ -166,6 +179,8 @@ def main(paths: tuple[str, ...], **options: object) -> None:
 
 
 def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
+    from dataclasses import replace
+
     from .config import load_settings
     from .runner import CHECK, DIFF, FIX, Job, Options, run_files, run_jobs
 
@@ -203,7 +218,7 @@ def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
     if stdin_mode:
         name = options["stdin_filename"] or "-"
         source = sys.stdin.buffer.read()
-        if name != "-" and options["force_exclude"] and Path(name).exists() and not discovery.files([name])[0]:
+        if name != "-" and options["force_exclude"] and Path(name).exists() and discovery.files([name]) == ([], []):
             if mode == FIX:
                 sys.stdout.buffer.write(source)
             return EXIT_OK
@@ -215,8 +230,9 @@ def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
         cache = None
         if mode == CHECK and not options["no_cache"]:
             from .cache import DEFAULT_DIR, Cache
+            from .config import cache_root
 
-            directory = Path(options["cache_dir"] or Path(settings.project_root) / DEFAULT_DIR)
+            directory = Path(options["cache_dir"] or Path(cache_root(settings, paths)) / DEFAULT_DIR)
             cache = Cache(directory, f"{settings.fingerprint()}|edits={run_options.want_edits}")
         results, originals = run_files(files, lambda p: discovery.relpath(Path(p)), settings, run_options, cache)
         if cache is not None:
@@ -238,9 +254,11 @@ def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
 
     runtime_notes, blocked = _vendor_runtime(results, mode, stdin_mode, errors)
     diff_found = False
+    unwritten: list[str] = []
+    written = 0
     for result in results:
         if result.warning:
-            click.echo(f"warning: {result.filename}: {result.warning}", err=True)
+            click.echo(f"{WARNING_PREFIX}{_printable(result.filename)}: {result.warning}", err=True)
         if result.error:
             errors.append(f"{result.filename}: {result.error}")
         if result.fixed_source is None:
@@ -250,23 +268,45 @@ def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
 
             click.echo(unified_diff(result.filename, originals[result.filename], result.fixed_source), nl=False)
             diff_found = True
-        elif not stdin_mode and result.filename not in blocked:
-            from .fixer import write_atomic
+        elif stdin_mode:
+            continue
+        elif result.filename in blocked:
+            unwritten.append(result.filename)
+        else:
+            from .files import write_fixed
+            from .interrupts import Interrupted, deferred
 
+            done = False
             try:
-                write_atomic(result.filename, result.fixed_source)
+                with deferred():  # Ctrl-C waits until this file is written (or not)
+                    write_fixed(result.filename, result.fixed_source, originals.get(result.filename))
+                    done = True
+                written += 1
             except OSError as exc:
                 errors.append(f"{result.filename}: cannot write the fixed file: {exc.strerror or exc}")
+                unwritten.append(result.filename)
+            except Interrupted:
+                written += done
+                if written:
+                    click.echo(f"{ERROR_PREFIX}interrupted after writing {written} fixed "
+                               f"file{'s' * (written != 1)}; the others are unchanged", err=True)
+                raise
+    if unwritten:
+        # Not written, so not fixed: report what the file on disk still holds.
+        again = run_jobs([Job(f, discovery.relpath(Path(f)), originals[f]) for f in unwritten],
+                         settings, replace(run_options, mode=CHECK))
+        by_name = {r.filename: r for r in again}
+        results = [by_name.get(r.filename, r) for r in results]
     if stdin_mode and mode == FIX:
         fixed = results[0].fixed_source if results[0].fixed_source is not None else originals[results[0].filename]
         sys.stdout.buffer.write(fixed)
         sys.stdout.flush()
 
     for error in errors:
-        click.echo(f"error: {error}", err=True)
+        click.echo(ERROR_PREFIX + _printable(error), err=True)
     report_stream = sys.stderr if (stdin_mode and mode == FIX) else sys.stdout
     if mode != DIFF:
-        _report(results, output_format, options, mode, report_stream)
+        _report(results, output_format, options, mode, report_stream, len(errors))
     human = mode != DIFF and output_format in ("full", "concise") and not options["quiet"] and not options["output_file"]
     for note in runtime_notes:
         click.echo(note, file=report_stream if human else sys.stderr)
@@ -323,7 +363,7 @@ def _vendor_runtime(results, mode: str, stdin_mode: bool, errors: list[str]) -> 
     return notes, blocked
 
 
-def _report(results, output_format: str, options: dict, mode: str, stream) -> None:  # type: ignore[no-untyped-def]
+def _report(results, output_format: str, options: dict, mode: str, stream, errors: int = 0) -> None:  # type: ignore[no-untyped-def]
     from .reporters import FORMATS, Run
 
     run = Run(
@@ -331,6 +371,7 @@ def _report(results, output_format: str, options: dict, mode: str, stream) -> No
         fix_mode=mode != "check",
         unsafe_fixes=bool(options["unsafe_fixes"]),
         color=_color_wanted(stream) and not options["output_file"],
+        errors=errors,
     )
     out_path = options["output_file"]
     handle = open(out_path, "w", encoding="utf-8") if out_path else stream

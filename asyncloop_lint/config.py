@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -91,37 +92,78 @@ def default_codes() -> frozenset[str]:
     return frozenset(code for code, info in registry().items() if info.default)
 
 
-def _load_toml(path: Path) -> dict[str, Any]:
+def _load_toml(path: Path, source: bytes | None = None) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.10
         import tomli as tomllib
+    from .files import read_regular
+
     try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
+        text = (read_regular(path) if source is None else source).decode("utf-8")
+        return tomllib.loads(text)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (TOML files must be): byte {exc.object[exc.start]:#04x} "
+                          f"at offset {exc.start}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
+def _table(data: dict[str, Any], key: str, where: Path) -> dict[str, Any]:
+    """``data[key]`` when it is a table, {} when it is missing; else a ConfigError."""
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: `{key}` must be a table, got {value!r}")
+    return value
+
+
+# Spellings of the section that are not it: said out loud rather than silently ignored.
+_MISSPELT_SECTION = re.compile(r"^asyncloop[-_ .]?lint(er)?$|^asyncloop$", re.IGNORECASE)
+
+
+def _misspelt_section(tool: dict[str, Any], where: Path) -> None:
+    for name in tool:
+        if name != SECTION and _MISSPELT_SECTION.match(name):
+            raise ConfigError(f"{where}: [tool.{name}] is not read; the table is [tool.{SECTION}]")
+
+
 def find_config(start: Path) -> Path | None:
     """The nearest pyproject.toml at or above ``start`` that has ``[tool.asyncloop-lint]``."""
+    from .files import read_regular
+
     directory = start if start.is_dir() else start.parent
     for candidate in (directory, *directory.parents):
         pyproject = candidate / "pyproject.toml"
-        if pyproject.is_file():
-            try:
-                text = pyproject.read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            if "asyncloop-lint" in text and SECTION in _load_toml(pyproject).get("tool", {}):
+        try:
+            source = read_regular(pyproject)  # never waits on a FIFO
+        except OSError:
+            continue
+        if b"asyncloop" in source.lower():
+            tool = _table(_load_toml(pyproject, source), "tool", pyproject)
+            _misspelt_section(tool, pyproject)
+            if SECTION in tool:
                 return pyproject
     return None
 
 
-def _requires_python_target(data: dict[str, Any]) -> str | None:
-    spec = data.get("project", {}).get("requires-python")
+def cache_root(settings: Settings, paths: list[str]) -> str:
+    """Where the cache folder goes: the folder of the configuration in use, else of the
+    nearest pyproject.toml at or above the first path (like ruff's ``.ruff_cache``), else
+    the working folder."""
+    if settings.config_file is not None:
+        return settings.project_root
+    start = Path(paths[0] if paths and paths[0] != "-" else ".").absolute()
+    directory = start if start.is_dir() else start.parent
+    for candidate in (directory, *directory.parents):
+        if (candidate / "pyproject.toml").is_file():
+            return str(candidate)
+    return settings.project_root
+
+
+def _requires_python_target(data: dict[str, Any], where: Path) -> str | None:
+    spec = _table(data, "project", where).get("requires-python")
     if isinstance(spec, str):
         found = re.search(r">=?\s*3\.(\d+)", spec)
         if found:
@@ -153,12 +195,13 @@ def parse_section(data: dict[str, Any], where: str) -> dict[str, Any]:
             resolve_selectors(value, f"{where}: `{key}`")
         elif key == "per-file-ignores":
             _expect(where, key, value, dict, "a table of glob = [codes]")
+            check_patterns(list(value), f"{where}: `{key}`")
             out[key] = tuple(
                 (pattern, resolve_selectors(_string_list(where, f"{key}.{pattern}", codes), f"{where}: `{key}`"))
                 for pattern, codes in value.items()
             )
         elif key in ("exclude", "extend-exclude"):
-            out[key.replace("-", "_")] = tuple(_string_list(where, key, value))
+            out[key.replace("-", "_")] = tuple(check_patterns(_string_list(where, key, value), f"{where}: `{key}`"))
         elif key == "respect-gitignore":
             out["respect_gitignore"] = _expect(where, key, value, bool, "true or false")
         elif key == "target-version":
@@ -180,8 +223,27 @@ def parse_section(data: dict[str, Any], where: str) -> dict[str, Any]:
                 raise ConfigError(f"{where}: `{key}` must be a positive integer, got {value!r}")
             out["max_workers"] = value
         else:
-            raise ConfigError(f"{where}: unknown key `{key}` in [tool.{SECTION}]")
+            import difflib
+
+            close = difflib.get_close_matches(str(key), KEYS, n=1, cutoff=0.6)
+            hint = f"; did you mean `{close[0]}`?" if close else f" (known keys: {', '.join(KEYS)})"
+            raise ConfigError(f"{where}: unknown key `{key}` in [tool.{SECTION}]{hint}")
     return out
+
+
+KEYS = ("select", "extend-select", "ignore", "per-file-ignores", "exclude", "extend-exclude", "respect-gitignore",
+        "target-version", "entrypoints", "runtime-import", "fix-strategy", "max-workers")
+
+
+def check_patterns(patterns: list[str], where: str) -> list[str]:
+    """Raise a ConfigError for a pattern gitignore syntax cannot hold (a trailing ``\\``)."""
+    from .discovery import invalid_pattern
+
+    for pattern in patterns:
+        problem = invalid_pattern(pattern)
+        if problem is not None:
+            raise ConfigError(f"{where}: invalid pattern {pattern!r}: {problem}")
+    return patterns
 
 
 def parse_entrypoints(values: list[str], where: str) -> tuple[tuple[str, str], ...]:
@@ -209,8 +271,14 @@ def load_settings(
     data: dict[str, Any] = {}
     if config_file is not None:
         path = Path(config_file)
-        if not path.is_file():
-            raise ConfigError(f"{config_file}: config file not found")
+        try:
+            mode = path.stat().st_mode
+        except OSError as exc:
+            raise ConfigError(f"{config_file}: config file not found ({exc.strerror or exc})") from None
+        if not stat.S_ISREG(mode):
+            from .files import describe_mode
+
+            raise ConfigError(f"{config_file}: the config file is not a regular file ({describe_mode(mode)})")
     elif not isolated:
         start = Path(paths[0]) if paths and paths[0] != "-" else Path.cwd()
         path = find_config(start.resolve() if start.exists() else Path.cwd())
@@ -219,10 +287,11 @@ def load_settings(
     target = None
     if path is not None:
         data = _load_toml(path)
-        tool = data.get("tool", {})
+        tool = _table(data, "tool", path)
+        _misspelt_section(tool, path)
         section = tool.get(SECTION, {}) if path.name == "pyproject.toml" else tool.get(SECTION, data)
         _expect(str(path), f"tool.{SECTION}", section, dict, "a table")
-        target = _requires_python_target(data)
+        target = _requires_python_target(data, path)
     where = str(path) if path else "command line"
     parsed = parse_section(section, where)
 
@@ -244,5 +313,7 @@ def load_settings(
     settings = Settings(codes=frozenset(codes), project_root=project_root,
                         config_file=str(path) if path else None, **kwargs)
     if overrides:
+        for key in ("exclude", "extend_exclude"):
+            check_patterns(list(overrides.get(key) or ()), f"--{key.replace('_', '-')}")
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     return settings

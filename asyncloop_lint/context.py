@@ -757,8 +757,9 @@ def _django_url_views(ctx: LintContext) -> frozenset[str]:
         return cached
     names: set[str] = set()
     try:
-        with open(urls, encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
+        from .files import read_regular
+
+        text = read_regular(urls).decode("utf-8", "replace")
     except OSError:
         text = ""
     if re.search(r"\b(?:re_)?path\(|\burl\(", text):

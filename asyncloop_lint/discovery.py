@@ -2,12 +2,20 @@
 
 Patterns use gitignore syntax (through pathspec): a pattern without a slash matches a file or
 directory name anywhere, one with a slash matches relative to the project root.
+
+A file is linted once, however it is named (``a.py``, ``$PWD/a.py``, a symbolic link to it).
+Symbolic links to directories are not followed while walking (name them to lint them);
+dangling links are skipped (editors leave them as lock files). A path named on the command
+line that is missing, unreadable, a link loop or not a regular file, and a folder that cannot
+be listed, are errors (exit code 2), never a silent pass.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -23,6 +31,25 @@ def _spec(patterns: tuple[str, ...]):  # type: ignore[no-untyped-def]
     import pathspec
 
     return pathspec.GitIgnoreSpec.from_lines(patterns)
+
+
+def invalid_pattern(pattern: str) -> str | None:
+    """Why pathspec cannot compile ``pattern`` (a trailing ``\\``, say), or None when it can."""
+    try:
+        _spec((pattern,))
+    except Exception as exc:  # noqa: BLE001 - pathspec raises its own error types (and ValueError)
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def _git_patterns(lines: list[str]) -> tuple[str, ...]:
+    """A ``.gitignore``'s patterns, minus those git accepts but never matches (``foo\\``)."""
+    patterns = tuple(line for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    try:
+        _spec(patterns)
+    except Exception:  # noqa: BLE001 - drop the lines pathspec rejects, as git ignores them
+        patterns = tuple(p for p in patterns if invalid_pattern(p) is None)
+    return patterns
 
 
 def pattern_matches(pattern: str, relpath: str) -> bool:
@@ -43,12 +70,13 @@ class _Ignore:
 
 
 def _read_gitignore(directory: Path) -> _Ignore | None:
-    file = directory / ".gitignore"
+    from .files import read_regular
+
     try:
-        lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
+        lines = read_regular(directory / ".gitignore").decode("utf-8", "replace").splitlines()
+    except OSError:  # none, unreadable, or a FIFO (never wait on one)
         return None
-    patterns = tuple(line for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    patterns = _git_patterns(lines)
     return _Ignore(directory.resolve(), patterns) if patterns else None
 
 
@@ -96,30 +124,44 @@ class Discovery:
         return self.settings.respect_gitignore and any(i.ignores(absolute, is_dir) for i in ignores)
 
     def files(self, paths: list[str]) -> tuple[list[str], list[str]]:
-        """The Python files to lint (sorted, unique) and the errors for paths that are missing."""
-        found: dict[str, None] = {}
-        errors = []
+        """The Python files to lint (sorted, each file once) and the errors for paths that
+        cannot be linted (missing, unreadable, link loops, FIFOs, folders that cannot be listed)."""
+        self.errors: list[str] = []
+        self._found: dict[str, tuple[str, bool]] = {}  # real path -> (name shown, named directly)
         for raw in paths:
+            try:
+                st = os.stat(raw)
+            except OSError as exc:
+                self.errors.append(f"{raw}: {_reason(exc, raw)}")
+                continue
             path = Path(raw)
-            if not path.exists():
-                errors.append(f"{raw}: No such file or directory")
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if not is_dir and not stat.S_ISREG(st.st_mode):
+                from .files import describe_mode
+
+                self.errors.append(f"{raw}: not a regular file or a directory ({describe_mode(st.st_mode)})")
                 continue
             root = path.resolve()
-            self.ancestors += root.parents if path.is_dir() else [root.parent, *root.parent.parents]
+            self.ancestors += root.parents if is_dir else [root.parent, *root.parent.parents]
             ancestors = []
             if self.settings.respect_gitignore:
-                ancestors = _ancestor_gitignores(root if path.is_dir() else root.parent)
+                ancestors = _ancestor_gitignores(root if is_dir else root.parent)
                 # A directory named explicitly is linted even if an ancestor .gitignore covers it.
-                ancestors = [i for i in ancestors if not i.ignores(root, path.is_dir())]
-            if path.is_file():
+                ancestors = [i for i in ancestors if not i.ignores(root, is_dir)]
+            if not is_dir:
                 if not (self.force_exclude and self._excluded_file(root, ancestors + self._dir_ignores(root.parent))):
-                    found[os.path.normpath(raw)] = None
+                    self._add(os.path.normpath(raw), str(root), direct=True)
                 continue
             if self.force_exclude and self._excluded(root, True, ancestors):
                 continue
-            for file in self._walk(root, raw, ancestors):
-                found[file] = None
-        return sorted(found), errors
+            self._walk(root, raw, ancestors)
+        return sorted(shown for shown, _ in self._found.values()), self.errors
+
+    def _add(self, shown: str, real: str, direct: bool) -> None:
+        """Record a file under its real path: the first name wins, except that a name that is
+        the file itself wins over a symbolic link to it."""
+        if real not in self._found or (direct and not self._found[real][1]):
+            self._found[real] = (shown, direct)
 
     def _excluded_file(self, absolute: Path, ignores: list[_Ignore]) -> bool:
         """With ``--force-exclude``, a file named explicitly is excluded when it is, or when
@@ -135,25 +177,42 @@ class Discovery:
         ignore = _read_gitignore(directory) if self.settings.respect_gitignore else None
         return [ignore] if ignore else []
 
-    def _walk(self, top: Path, shown: str, inherited: list[_Ignore]) -> list[str]:
-        """Python files under the absolute directory ``top``, named relative to ``shown``
-        (the path as the user gave it)."""
-        out = []
+    def _walk(self, top: Path, shown: str, inherited: list[_Ignore]) -> None:
+        """Add the Python files under the absolute, resolved directory ``top``, named relative
+        to ``shown`` (the path as the user gave it)."""
         stack = [(top, os.path.normpath(shown), inherited)]
         while stack:
             directory, shown_dir, ignores = stack.pop()
             self.walked.append(directory)
             ignores = ignores + self._dir_ignores(directory)
             try:
-                entries = sorted(os.scandir(directory), key=lambda e: e.name)
-            except OSError:
+                with os.scandir(directory) as scan:
+                    entries = sorted(scan, key=lambda e: e.name)
+            except OSError as exc:
+                self.errors.append(f"{os.path.normpath(shown_dir)}: cannot list the folder: {exc.strerror or exc}")
                 continue
             for entry in entries:
                 path = directory / entry.name
                 if entry.is_dir(follow_symlinks=False):
                     if not self._excluded(path, True, ignores):
                         stack.append((path, os.path.join(shown_dir, entry.name), ignores))
-                elif entry.name.endswith(PYTHON_SUFFIXES) and entry.is_file():
+                    continue
+                if not entry.name.endswith(PYTHON_SUFFIXES):
+                    continue
+                try:
+                    is_file = entry.is_file()
+                except OSError as exc:  # a symbolic link loop
                     if not self._excluded(path, False, ignores):
-                        out.append(os.path.normpath(os.path.join(shown_dir, entry.name)))
-        return out
+                        self.errors.append(f"{os.path.normpath(os.path.join(shown_dir, entry.name))}: {_reason(exc, str(path))}")
+                    continue
+                if is_file and not self._excluded(path, False, ignores):
+                    link = entry.is_symlink()
+                    self._add(os.path.normpath(os.path.join(shown_dir, entry.name)),
+                              os.path.realpath(path) if link else str(path), direct=not link)
+
+
+def _reason(exc: OSError, path: str) -> str:
+    """What is wrong with a path ``os.stat`` refused, in the words a user expects."""
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return "broken symbolic link (its target does not exist)"
+    return exc.strerror or str(exc)

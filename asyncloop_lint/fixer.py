@@ -1,16 +1,13 @@
 """Apply fixes: node replacements by identity, imports once per file, re-lint until stable.
 
 A file whose fixed text would not parse or compile, or whose fixes do not converge, is left
-untouched and reported. Writes are atomic and keep the file's bytes conventions (encoding,
-BOM and line endings come back from libcst as they went in) and its mode.
+untouched and reported. The file's bytes conventions (encoding, BOM and line endings) come
+back from libcst as they went in; :mod:`asyncloop_lint.files` writes the result.
 """
 
 from __future__ import annotations
 
 import difflib
-import os
-import stat
-import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -97,6 +94,14 @@ def _span(positions: dict, fix: Fix) -> tuple[Any, Any]:
     return start, end
 
 
+def _keep_final_newline(before: bytes, after: bytes) -> bytes:
+    """libcst drops the last line ending of a file whose lines end with a lone CR (classic Mac
+    OS); put it back, so a fix changes nothing but what it fixes."""
+    if before.endswith(b"\r") and not after.endswith((b"\r", b"\n")):
+        return after + b"\r"
+    return after
+
+
 def fix_source(
     source: bytes, path: str, settings: Settings, *, unsafe: bool, relpath: str | None = None
 ) -> FixOutcome:
@@ -138,7 +143,7 @@ def fix_source(
             final = analysis
             break
         new_module = apply_fixes(module, chosen, path)
-        new_source = new_module.bytes
+        new_source = _keep_final_newline(current, new_module.bytes)
         if new_source == current:
             final = analysis
             break
@@ -160,26 +165,6 @@ def fix_source(
     if not adds_runtime or current == source:
         return FixOutcome(current, fixed, analysis=final)
     return FixOutcome(current, fixed, analysis=final, runtime_module=runtime.module, runtime_file=runtime.file)
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Replace ``path`` with ``data`` via a temporary file in the same directory, keeping its mode."""
-    directory = os.path.dirname(os.path.abspath(path))
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-    fd, tmp = tempfile.mkstemp(prefix=".asyncloop-lint-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def unified_diff(path: str, before: bytes, after: bytes) -> str:

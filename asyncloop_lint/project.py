@@ -27,6 +27,8 @@ import ast
 import os
 import re
 
+from .files import read_regular
+
 # Constructors whose module-level instances define entry points or serve requests.
 KNOWN_CONSTRUCTORS = frozenset(
     {
@@ -95,8 +97,7 @@ class ProjectIndex:
             return found
         found = {}
         try:
-            with open(path, "rb") as handle:
-                tree = ast.parse(handle.read(), path)
+            tree = ast.parse(read_regular(path), path)
         except (OSError, SyntaxError, ValueError):
             tree = None
         if tree is not None:
@@ -146,8 +147,7 @@ class ProjectIndex:
                 if seen > _MAX_FILES:
                     break
                 try:
-                    with open(os.path.join(directory, filename), "rb") as handle:
-                        data = handle.read()
+                    data = read_regular(os.path.join(directory, filename))
                 except OSError:
                     continue
                 if b"import" not in data:
@@ -169,8 +169,7 @@ class ProjectIndex:
         known = self._containing.get(key)
         if known is None:
             try:
-                with open(path, "rb") as handle:
-                    data = handle.read()
+                data = read_regular(path)
             except OSError:
                 data = b""
             known = self._containing[key] = all(needle in data for needle in needles)
@@ -222,8 +221,7 @@ class _BlockingSummary:
 
     def build(self) -> dict[str, tuple[list[str], str] | None]:
         try:
-            with open(self.path, "rb") as handle:
-                tree = ast.parse(handle.read(), self.path)
+            tree = ast.parse(read_regular(self.path), self.path)
         except (OSError, SyntaxError, ValueError):
             return {}
         _collect_imports(tree.body, self.imports)

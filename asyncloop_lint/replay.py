@@ -5,12 +5,15 @@ inputs are exactly as they were when the same command last ran in the same folde
 stored output and exits with the stored code. "Exactly as they were" means: the same
 arguments, working folder, interpreter, linter version and code, and environment variables
 that change the output; every linted file and every other file the findings were derived from
-with the same size and modification time; every folder that was walked, every ancestor folder
-of the named paths and every ``pyproject.toml``/``.gitignore`` that was or could be read with
-the same modification time (so added, removed and renamed files and new configuration are
-seen). A file modified within two seconds of the recording is also checked by content hash,
-so an edit in the same clock tick that keeps the size is not missed. Any mismatch, and any
-error, falls back to the normal run, which records the index again.
+with the same :func:`stamp` (size, modification time, inode change time and inode number, as
+git's index compares them); every folder that was walked, every ancestor folder of the named
+paths and every ``pyproject.toml``/``.gitignore`` that was or could be read with the same
+stamp (so added, removed and renamed files and new configuration are seen). An edit that
+puts the old size and modification time back (``cp -p``, ``rsync -t``, ``tar``) still sets
+the inode change time, which no user-level tool can set, or makes a new inode. A file changed
+within two seconds of the recording is also checked by content hash, so an edit in the same
+clock tick of a coarse file-system clock is not missed. Any mismatch, and any error, falls
+back to the normal run, which records the index again.
 
 This module imports only the standard library, and only ``os``/``sys`` on the way to a miss.
 """
@@ -25,6 +28,7 @@ INDEX_PREFIX = "replay-"
 _ENV = ("NO_COLOR", "FORCE_COLOR", "TERM", "COLORTERM", "COLUMNS", "LINES", "TERM_PROGRAM",
         "GITHUB_ACTIONS", "GITHUB_WORKSPACE", "CI", "PYTHONPATH", "PYTHONIOENCODING")
 _RACY_NS = 2_000_000_000
+INDEX_FORMAT = 2
 # Options after which a run is not a plain, cacheable check.
 _NOT_REPLAYABLE = frozenset({
     "--fix", "--diff", "--no-cache", "-o", "--output-file", "--explain", "--list-rules", "--write-runtime",
@@ -32,6 +36,19 @@ _NOT_REPLAYABLE = frozenset({
 })
 
 RECORDING: Recorder | None = None
+
+
+def stamp(st: os.stat_result) -> list[int]:
+    """What says a file is unchanged without reading it: size, modification time, inode change
+    time and inode number. ``cp -p``, ``rsync -t`` and ``tar`` restore the first two; the
+    change time is then the time of the copy, and a rename brings a new inode."""
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def racy(st: os.stat_result, since_ns: int) -> bool:
+    """Changed so close to ``since_ns`` that a later edit in the same tick of a coarse clock
+    could keep the stamp: such a file is compared by content."""
+    return max(st.st_mtime_ns, st.st_ctime_ns) >= since_ns - _RACY_NS
 
 
 def code_fingerprint() -> str:
@@ -44,8 +61,7 @@ def code_fingerprint() -> str:
     for folder in (package, os.path.join(package, "rules")):
         for name in sorted(os.listdir(folder)):
             if name.endswith(".py"):
-                st = os.stat(os.path.join(folder, name))
-                parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+                parts.append(f"{name}:{stamp(os.stat(os.path.join(folder, name)))}")
     return hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
 
 
@@ -106,41 +122,64 @@ def _index_paths(argv: list[str], key: str) -> list[str]:
         directory = parent
 
 
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _read(path: str) -> bytes | None:
+    """The bytes of a regular file, or None: a FIFO or device is never waited on."""
+    import stat as stat_module
+
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:
+        return None
+    try:
+        if not stat_module.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _hash(path: str) -> str | None:
     import hashlib
 
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.blake2b(handle.read(), digest_size=16).hexdigest()
-    except OSError:
-        return None
+    data = _read(path)
+    return None if data is None else hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def _still_valid(data: dict) -> bool:
-    if data.get("code") != code_fingerprint():
+    if data.get("format") != INDEX_FORMAT or data.get("code") != code_fingerprint():
         return False
-    for path, size, mtime, digest in data["files"]:
+    for path, recorded, digest in data["files"]:
         try:
             st = os.stat(path)
         except OSError:
-            if size != -1:
+            if recorded is not None:
                 return False
             continue
-        if size == -1 or st.st_size != size or st.st_mtime_ns != mtime:
+        if recorded is None or stamp(st) != recorded:
             return False
         if digest is not None and _hash(path) != digest:
             return False
     for path, existed in data["exists"]:
         if os.path.exists(path) != existed:
             return False
-    for path, mtime, names in data["dirs"]:
+    for path, recorded, names in data["dirs"]:
         try:
             st = os.stat(path)
         except OSError:
-            if mtime != -1:
+            if recorded is not None:
                 return False
             continue
-        if mtime == -1 or st.st_mtime_ns != mtime:
+        if recorded is None or stamp(st) != recorded:
             return False
         if names is not None and sorted(os.listdir(path)) != names:
             return False
@@ -160,12 +199,16 @@ def try_replay(argv: list[str]) -> int | None:
     import json
 
     try:
-        with open(path, "rb") as handle:
-            data = json.loads(handle.read())
-        if data.get("argv") != argv or not _still_valid(data):
+        raw = _read(path)
+        if raw is None:
             return None
-        out, err, code = data["stdout"].encode("utf-8", "surrogateescape"), data["stderr"], int(data["exit"])
-    except (OSError, ValueError, KeyError, TypeError):
+        data = json.loads(raw)
+        if not isinstance(data, dict) or data.get("argv") != argv or not _still_valid(data):
+            return None
+        out, err, code = data["stdout"].encode("utf-8", "surrogateescape"), data["stderr"], data["exit"]
+        if not isinstance(err, str) or code not in (0, 1) or isinstance(code, bool):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     sys.stdout.buffer.write(out)
     sys.stdout.flush()
@@ -254,21 +297,26 @@ class Recorder:
             try:
                 st = os.stat(path)
             except OSError:
-                files.append([path, -1, -1, None])
+                files.append([path, None, None])
                 continue
-            racy = st.st_mtime_ns >= self.started - _RACY_NS
-            files.append([path, st.st_size, st.st_mtime_ns, _hash(path) if racy else None])
+            if max(st.st_mtime_ns, st.st_ctime_ns) >= self.started:
+                return  # changed while this run read it: what it printed may be stale already
+            if racy(st, self.started):
+                digest = _hash(path)
+                if digest is None:
+                    return
+                files.append([path, stamp(st), digest])
+            else:
+                files.append([path, stamp(st), None])
         dirs = []
         for path in sorted(self.dirs):
             try:
                 st = os.stat(path)
+                dirs.append([path, stamp(st), sorted(os.listdir(path)) if racy(st, self.started) else None])
             except OSError:
-                dirs.append([path, -1, None])
-                continue
-            racy = st.st_mtime_ns >= self.started - _RACY_NS
-            dirs.append([path, st.st_mtime_ns, sorted(os.listdir(path)) if racy else None])
-        data = {"argv": self.argv, "code": code_fingerprint(), "files": files, "dirs": dirs, "exists": exists,
-                "stdout": stdout, "stderr": stderr, "exit": exit_code}
+                dirs.append([path, None, None])
+        data = {"format": INDEX_FORMAT, "argv": self.argv, "code": code_fingerprint(), "files": files, "dirs": dirs,
+                "exists": exists, "stdout": stdout, "stderr": stderr, "exit": exit_code}
         try:
             os.makedirs(self.cache_dir, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".replay-", dir=self.cache_dir)
@@ -318,7 +366,27 @@ def note(
 
 
 def main() -> None:
-    """The ``asyncloop-lint`` command: a replay when nothing changed, else the normal run."""
+    """The ``asyncloop-lint`` command: a replay when nothing changed, else the normal run.
+    Ctrl-C exits with 130 and a one-line message, never a traceback (see ``interrupts``)."""
+    try:
+        _main()
+    except KeyboardInterrupt:
+        _interrupted()
+    except BaseException as exc:
+        interrupts = sys.modules.get(__package__ + ".interrupts")
+        if interrupts is not None and isinstance(exc, interrupts.Interrupted):
+            _interrupted()
+        raise
+
+
+def _interrupted() -> None:
+    from .interrupts import EXIT_INTERRUPTED, message
+
+    message(sys.stderr)
+    sys.exit(EXIT_INTERRUPTED)
+
+
+def _main() -> None:
     global RECORDING
     argv = sys.argv[1:]
     code = None
@@ -328,6 +396,10 @@ def main() -> None:
         code = None
     if code is not None:
         sys.exit(code)
+    if argv[:1] != ["server"]:
+        from . import interrupts
+
+        interrupts.install()
     from .cli import main as cli_main
 
     if not _replayable(argv):

@@ -26,6 +26,7 @@ class Run:
     fix_mode: bool = False
     unsafe_fixes: bool = False
     color: bool = False
+    errors: int = 0  # paths or files that could not be checked (reported on stderr)
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -52,12 +53,26 @@ def reporter(name: str) -> Callable[[Reporter], Reporter]:
     return register
 
 
+def display_name(path: str) -> str:
+    """A file name as text any output can hold: bytes that are not UTF-8 (which Python keeps as
+    surrogate escapes) become U+FFFD, as ruff shows them. Lossy, for display only."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        pass
+    try:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that no file name produced
+        return path.encode("utf-8", "replace").decode("utf-8")
+
+
 def relative(path: str) -> str:
     try:
         rel = os.path.relpath(path)
     except ValueError:
-        return path
-    return path if rel.startswith("..") else rel
+        return display_name(path)
+    return display_name(path if rel.startswith("..") else rel)
 
 
 def concise_line(d: Diagnostic, fixable: bool = False) -> str:
@@ -82,6 +97,10 @@ def summary(run: Run, out: TextIO) -> None:
         lines.append(f"Found {fixed + remaining} error{'s' * (fixed + remaining != 1)} ({fixed} fixed, {remaining} remaining).")
     elif diagnostics:
         lines.append(f"Found {len(diagnostics)} error{'s' * (len(diagnostics) != 1)}.")
+    elif run.errors:
+        # Not "All checks passed!": something named on the command line was not checked.
+        lines.append(f"No findings in the files checked; {run.errors} error{'s' * (run.errors != 1)} "
+                     "kept the check from being complete.")
     else:
         lines.append("All checks passed!")
     if diagnostics:
@@ -171,7 +190,7 @@ def as_json(d: Diagnostic) -> dict:
         "cell": None,
         "code": d.code,
         "end_location": {"row": d.end_location.row, "column": d.end_location.column},
-        "filename": os.path.abspath(d.filename),
+        "filename": display_name(os.path.abspath(d.filename)),
         "fix": fix,
         "location": {"row": d.location.row, "column": d.location.column},
         "message": d.message,
@@ -206,7 +225,7 @@ def github(run: Run, out: TextIO) -> None:
         path = relative(d.filename)
         # GitHub resolves `file=` against the repository root, whatever the step's directory.
         repo_path = repository_path(d.filename)[0]
-        props = [f"title={_escape_property(f'asyncloop-lint ({d.code})')}", f"file={_escape_property(repo_path)}",
+        props = [f"title={_escape_property(f'asyncloop-lint ({d.code})')}", f"file={_escape_property(display_name(repo_path))}",
                  f"line={d.location.row}"]
         if d.location.row == d.end_location.row:
             props.append(f"col={d.location.column}")
@@ -275,13 +294,15 @@ def _sarif_region(start_row: int, start_col: int, end_row: int, end_col: int) ->
 
 
 def _sarif_location(path: str) -> dict:
-    from pathlib import PurePosixPath
     from urllib.parse import quote
 
     rel, root = repository_path(path)
     if root is None:
-        return {"uri": PurePosixPath(rel).as_uri() if rel.startswith("/") else quote(rel)}
-    return {"uri": quote(rel), "uriBaseId": "%SRCROOT%"}
+        if rel.startswith("/"):
+            return {"uri": "file://" + quote(os.fsencode(rel))}
+        return {"uri": quote(os.fsencode(rel))}
+    # A URI names the file's bytes: a name that is not UTF-8 is percent-encoded as it is.
+    return {"uri": quote(os.fsencode(rel)), "uriBaseId": "%SRCROOT%"}
 
 
 @reporter("sarif")
@@ -389,7 +410,7 @@ def gitlab_fingerprints(run: Run) -> list[tuple[Diagnostic, str, str]]:
     seen: Counter[tuple[str, str, str]] = Counter()
     rows = []
     for d in run.diagnostics:
-        path = repository_path(d.filename)[0]
+        path = display_name(repository_path(d.filename)[0])
         lines = lines_of.get(d.filename, ())
         text = lines[d.location.row - 1].strip() if 0 < d.location.row <= len(lines) else ""
         key = (d.code, path, text)

@@ -52,9 +52,10 @@ def runtime_source() -> str:
 
 
 def is_vendored_runtime(path: Path) -> bool:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.readline().startswith(HEADER_MARK)
+    from .files import read_regular
+
+    try:  # never waits on a FIFO
+        return read_regular(path).decode("utf-8", "replace").startswith(HEADER_MARK)
     except OSError:
         return False
 
@@ -147,9 +148,10 @@ def _main_package(root: Path, project_root: str) -> str | None:
 
 def _project_name(project_root: str) -> str | None:
     """``[project] name`` of the project's pyproject.toml, spelled as an import name."""
-    pyproject = Path(project_root) / "pyproject.toml"
+    from .files import read_regular
+
     try:
-        text = pyproject.read_text(encoding="utf-8")
+        text = read_regular(Path(project_root) / "pyproject.toml").decode("utf-8")  # never waits on a FIFO
     except (OSError, UnicodeError):
         return None
     import re
