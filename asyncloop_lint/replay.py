@@ -28,7 +28,8 @@ INDEX_PREFIX = "replay-"
 _ENV = ("NO_COLOR", "FORCE_COLOR", "TERM", "COLORTERM", "COLUMNS", "LINES", "TERM_PROGRAM",
         "GITHUB_ACTIONS", "GITHUB_WORKSPACE", "CI", "PYTHONPATH", "PYTHONIOENCODING")
 _RACY_NS = 2_000_000_000
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
+INDEX_SUFFIX = ".idx"
 # Options after which a run is not a plain, cacheable check.
 _NOT_REPLAYABLE = frozenset({
     "--fix", "--diff", "--no-cache", "-o", "--output-file", "--explain", "--list-rules", "--write-runtime",
@@ -51,18 +52,25 @@ def racy(st: os.stat_result, since_ns: int) -> bool:
     return max(st.st_mtime_ns, st.st_ctime_ns) >= since_ns - _RACY_NS
 
 
+def _digest(data: bytes, size: int) -> str:
+    """BLAKE2b from CPython's own module: importing ``hashlib`` loads OpenSSL (milliseconds)."""
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover - an interpreter built without it
+        from hashlib import blake2b
+    return blake2b(data, digest_size=size).hexdigest()
+
+
 def code_fingerprint() -> str:
     """Size and mtime of the linter's own modules: results go stale when a rule changes, even
     between releases (in a development checkout)."""
-    import hashlib
-
     package = os.path.dirname(os.path.abspath(__file__))
     parts = []
     for folder in (package, os.path.join(package, "rules")):
         for name in sorted(os.listdir(folder)):
             if name.endswith(".py"):
                 parts.append(f"{name}:{stamp(os.stat(os.path.join(folder, name)))}")
-    return hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
+    return _digest("|".join(parts).encode(), 8)
 
 
 def _replayable(argv: list[str]) -> bool:
@@ -73,8 +81,6 @@ def _replayable(argv: list[str]) -> bool:
 
 
 def _key(argv: list[str]) -> str:
-    import hashlib
-
     from . import __version__
 
     streams = [_tty(sys.stdout), _tty(sys.stderr)]
@@ -86,7 +92,7 @@ def _key(argv: list[str]) -> str:
     parts = [__version__, sys.executable, os.getcwd(), repr(argv), repr(streams),
              repr([(k, os.environ.get(k)) for k in _ENV]),
              repr(sorted((k, v) for k, v in os.environ.items() if k.startswith("ASYNCLOOP")))]
-    return hashlib.blake2b("\0".join(parts).encode(), digest_size=12).hexdigest()
+    return _digest("\0".join(parts).encode("utf-8", "surrogateescape"), 12)
 
 
 def _tty(stream: object) -> bool:
@@ -108,7 +114,7 @@ def _cache_dir_option(argv: list[str]) -> str | None:
 def _index_paths(argv: list[str], key: str) -> list[str]:
     """Where the index of this command may be: the cache folder given on the command line, or
     the default cache folder of the working folder or one of its ancestors."""
-    name = INDEX_PREFIX + key + ".json"
+    name = INDEX_PREFIX + key + INDEX_SUFFIX
     given = _cache_dir_option(argv)
     if given is not None:
         return [os.path.join(given, name)]
@@ -149,10 +155,8 @@ def _read(path: str) -> bytes | None:
 
 
 def _hash(path: str) -> str | None:
-    import hashlib
-
     data = _read(path)
-    return None if data is None else hashlib.blake2b(data, digest_size=16).hexdigest()
+    return None if data is None else _digest(data, 16)
 
 
 def _still_valid(data: dict) -> bool:
@@ -196,13 +200,11 @@ def try_replay(argv: list[str]) -> int | None:
             break
     else:
         return None
-    import json
-
     try:
         raw = _read(path)
         if raw is None:
             return None
-        data = json.loads(raw)
+        data = load_index(raw)
         if not isinstance(data, dict) or data.get("argv") != argv or not _still_valid(data):
             return None
         out, err, code = data["stdout"].encode("utf-8", "surrogateescape"), data["stderr"], data["exit"]
@@ -270,7 +272,6 @@ class Recorder:
     def save(self, stdout: str, stderr: str, exit_code: int) -> None:
         if not self.replayable or self.cache_dir is None:
             return
-        import json
         import tempfile
 
         try:  # first: creating it changes its parent folder, which may be one of ``dirs``
@@ -320,15 +321,83 @@ class Recorder:
         try:
             os.makedirs(self.cache_dir, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".replay-", dir=self.cache_dir)
-            with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
-                json.dump(data, handle, separators=(",", ":"))
-            os.replace(tmp, os.path.join(self.cache_dir, INDEX_PREFIX + self.key + ".json"))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(dump_index(data))
+            os.replace(tmp, os.path.join(self.cache_dir, INDEX_PREFIX + self.key + INDEX_SUFFIX))
             _prune(self.cache_dir)
         except OSError:
             pass  # an index that cannot be written only costs speed
 
 
 KEEP_INDEXES = 16
+INDEX_MAGIC = "asyncloop-lint replay index"
+
+
+# The index is NUL-separated fields (no path, argument or digest holds a NUL), then the
+# output. Not JSON: importing ``json`` (and the ``re`` and ``enum`` it pulls in) was a third of
+# a warm run. Anything unexpected in a file read back is a miss (ValueError).
+def dump_index(data: dict) -> bytes:
+    def stamp_field(recorded: list[int] | None) -> str:
+        return "" if recorded is None else ",".join(map(str, recorded))
+
+    fields = [INDEX_MAGIC, str(data["format"]), data["code"], str(data["exit"]), str(len(data["stdout"])),
+              str(len(data["argv"])), *data["argv"], str(len(data["files"]))]
+    for path, recorded, digest in data["files"]:
+        fields += [path, stamp_field(recorded), digest or ""]
+    fields.append(str(len(data["exists"])))
+    for path, existed in data["exists"]:
+        fields += [path, "1" if existed else "0"]
+    fields.append(str(len(data["dirs"])))
+    for path, recorded, names in data["dirs"]:
+        fields += [path, stamp_field(recorded), "-" if names is None else str(len(names)), *(names or ())]
+    if any("\0" in field for field in fields):
+        raise ValueError("a NUL in an index field")
+    text = "\0".join(fields) + "\0" + data["stdout"] + data["stderr"]
+    return text.encode("utf-8", "surrogateescape")
+
+
+def load_index(raw: bytes) -> dict:
+    text = raw.decode("utf-8", "surrogateescape")
+    position = 0
+
+    def field() -> str:
+        nonlocal position
+        end = text.index("\0", position)
+        value, position = text[position:end], end + 1
+        return value
+
+    def count() -> int:
+        value = field()
+        if not value.isdigit():
+            raise ValueError(value)
+        return int(value)
+
+    def stamp_field() -> list[int] | None:
+        value = field()
+        if not value:
+            return None
+        numbers = [int(part) for part in value.split(",")]
+        if len(numbers) != 4:
+            raise ValueError(value)
+        return numbers
+
+    if field() != INDEX_MAGIC:
+        raise ValueError("not an index")
+    data: dict = {"format": count(), "code": field(), "exit": int(field())}
+    stdout_length = count()
+    data["argv"] = [field() for _ in range(count())]
+    data["files"] = [[field(), stamp_field(), field() or None] for _ in range(count())]
+    data["exists"] = [[field(), field() == "1"] for _ in range(count())]
+    dirs = []
+    for _ in range(count()):
+        path, recorded, names = field(), stamp_field(), field()
+        dirs.append([path, recorded, None if names == "-" else [field() for _ in range(int(names))]])
+    data["dirs"] = dirs
+    rest = text[position:]
+    if stdout_length > len(rest):
+        raise ValueError("truncated")
+    data["stdout"], data["stderr"] = rest[:stdout_length], rest[stdout_length:]
+    return data
 
 
 def _prune(directory: str) -> None:
@@ -336,7 +405,7 @@ def _prune(directory: str) -> None:
     files every time) writes its own."""
     entries = []
     for name in os.listdir(directory):
-        if name.startswith(INDEX_PREFIX) and name.endswith(".json"):
+        if name.startswith(INDEX_PREFIX) and name.endswith((INDEX_SUFFIX, ".json")):
             path = os.path.join(directory, name)
             try:
                 entries.append((os.stat(path).st_mtime_ns, path))

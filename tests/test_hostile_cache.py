@@ -49,7 +49,7 @@ def cache_dir(tree: Path) -> Path:
 
 
 def drop_replay_indexes(tree: Path) -> None:
-    for index in cache_dir(tree).glob("replay-*.json"):
+    for index in cache_dir(tree).glob("replay-*.idx"):
         index.unlink()
 
 
@@ -94,7 +94,7 @@ def test_fifos_at_the_cache_paths_are_not_waited_on(tmp_path):
     (tmp_path / "app.py").write_bytes(BAD)
     cold, code, _ = run(tmp_path, *ARGS)
     assert code == 1
-    for path in [*cache_dir(tmp_path).glob("results-*.json"), *cache_dir(tmp_path).glob("replay-*.json")]:
+    for path in [*cache_dir(tmp_path).glob("results-*.json"), *cache_dir(tmp_path).glob("replay-*.idx")]:
         path.unlink()
         os.mkfifo(path)
     out, code, _ = run(tmp_path, *ARGS)  # a hang would time out
@@ -126,9 +126,11 @@ def test_a_hand_edited_cache_entry_is_linted_again(tmp_path, damage):
 def test_a_hand_edited_replay_index_is_a_miss(tmp_path):
     (tmp_path / "app.py").write_bytes(BAD)
     cold, _, _ = run(tmp_path, *ARGS)
-    [index] = cache_dir(tmp_path).glob("replay-*.json")
-    data = json.loads(index.read_bytes())
+    [index] = cache_dir(tmp_path).glob("replay-*.idx")
+    from asyncloop_lint.replay import dump_index, load_index
+
+    data = load_index(index.read_bytes())
     data["exit"] = 7
-    index.write_text(json.dumps(data))
+    index.write_bytes(dump_index(data))
     assert run(tmp_path, *ARGS)[:2] == (cold, 1)
     shutil.rmtree(cache_dir(tmp_path))

@@ -115,5 +115,27 @@ def test_indexes_are_pruned_to_the_most_recent(tree):
 
     for i in range(KEEP_INDEXES + 3):  # a different command line each time
         run(tree, "--output-format", "concise", "--extend-exclude", f"nothing{i}", ".")
-    indexes = list((tree / ".asyncloop_lint_cache").glob("replay-*.json"))
+    indexes = list((tree / ".asyncloop_lint_cache").glob("replay-*.idx"))
     assert len(indexes) == KEEP_INDEXES
+
+
+def test_index_round_trips_and_damage_is_a_miss():
+    from asyncloop_lint.replay import dump_index, load_index
+
+    data = {
+        "format": 3, "code": "ab12", "exit": 1, "argv": ["--select", "AL1", "odd\nname\udcff.py"],
+        "files": [["/p/a.py", [10, 2, 3, 4], None], ["/p/b\tc.py", [1, 2, 3, 4], "ff00"], ["/p/gone.py", None, None]],
+        "exists": [["/p/pyproject.toml", False], ["/.git", True]],
+        "dirs": [["/p", [1, 2, 3, 4], None], ["/q", [5, 6, 7, 8], ["a.py", "b"]], ["/r", None, None]],
+        "stdout": "app.py:1:1: AL101 x\n\0binary-ish\udcfe\n", "stderr": "warn\n",
+    }
+    raw = dump_index(data)
+    assert load_index(raw) == data
+    for cut in range(0, len(raw) - len("warn\n") - 40, 7):  # truncated anywhere in the fields
+        with pytest.raises(ValueError):
+            load_index(raw[:cut])
+    flipped = raw.replace(b"10,2,3,4", b"10,2,x,4")
+    with pytest.raises(ValueError):
+        load_index(flipped)
+    with pytest.raises(ValueError):
+        dump_index({**data, "argv": ["a\0b"]})
