@@ -34,6 +34,7 @@ class Binding:
     value: cst.BaseExpression | None = None  # ``name = value`` / ``with value as name``
     imported: str | None = None  # the qualified name an import binds
     references: list[cst.Name] = field(default_factory=list)
+    statement: cst.Import | cst.ImportFrom | None = None  # for an import: the statement
 
     @property
     def qualified(self) -> QualifiedName:
@@ -102,6 +103,7 @@ class BindingIndex:
         self._targets: dict[int, Binding] = {}  # id(binding Name) -> the binding it makes
         self._nodes: dict[int, cst.CSTNode] = {}
         self._loads: list[tuple[Scope, cst.Name]] = []
+        self.imports: list[Binding] = []  # every binding an import statement makes, in any scope
         # An explicit stack, not recursion: generated modules nest expressions thousands deep
         # (a long concatenated string literal is one level per line).
         self._stack: list[tuple[cst.CSTNode, Scope]] = []
@@ -301,10 +303,12 @@ class BindingIndex:
         for alias in node.names:
             dotted = _dotted(alias.name)
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                scope.bind(alias.asname.name.value, alias, imported=dotted)
+                binding = scope.bind(alias.asname.name.value, alias, imported=dotted)
             else:
                 top = dotted.split(".", 1)[0]
-                scope.bind(top, alias, imported=top)
+                binding = scope.bind(top, alias, imported=top)
+            binding.statement = node
+            self.imports.append(binding)
 
     def _import_from(self, node: cst.ImportFrom, scope: Scope) -> None:
         if isinstance(node.names, cst.ImportStar):
@@ -314,7 +318,9 @@ class BindingIndex:
             name = _dotted(alias.name)
             full = f"{module}{name}" if module.endswith(".") or not module else f"{module}.{name}"
             bound = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
-            scope.bind(bound, alias, imported=full)
+            binding = scope.bind(bound, alias, imported=full)
+            binding.statement = node
+            self.imports.append(binding)
 
     def _call(self, node: cst.Call, scope: Scope) -> None:
         self._scope_of[id(node)] = scope  # fixes ask which names are free where a call is

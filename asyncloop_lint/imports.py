@@ -355,11 +355,34 @@ def _join(carried: list[cst.EmptyLine], own: list[cst.EmptyLine]) -> list[cst.Em
 
 
 def remove_imports(module: cst.Module, requests: Iterable[ImportRequest]) -> cst.Module:
+    requests = _maybe_unused(module, list(requests))
+    if not requests:
+        return module
     context = CodemodContext()
     for req in requests:
         RemoveImportsVisitor.remove_unused_import(context, req.module, req.obj, req.asname)
     new = _KeepLayout(context).transform_module(module)
     return _no_new_blank_top(module, new)
+
+
+def _maybe_unused(module: cst.Module, requests: list[ImportRequest]) -> list[ImportRequest]:
+    """The requests whose import may be unused now. libcst's remover resolves scopes and
+    rebuilds the whole tree (seconds on a large module) even when the name is still used, as
+    it mostly is; the binding pass rules those out first. A name it sees read is kept: at
+    worst an import stays that the remover would have dropped, never the other way round."""
+    from .bindings import BindingIndex
+
+    imports = BindingIndex(module).imports
+    kept = []
+    for request in requests:
+        if request.obj is None:
+            name = request.asname or request.module.split(".", 1)[0]
+            imported = request.module if request.asname else name
+        else:
+            name, imported = request.asname or request.obj, f"{request.module}.{request.obj}"
+        if any(b.name == name and b.imported == imported and not b.references for b in imports):
+            kept.append(request)
+    return kept
 
 
 def _no_new_blank_top(old: cst.Module, new: cst.Module) -> cst.Module:

@@ -253,31 +253,24 @@ def imports_used_by(nodes: list[cst.CSTNode], ctx: LintContext) -> tuple[ImportR
     """``remove_unused_import`` requests for the imported names that ``nodes`` reference."""
     from libcst.helpers import get_full_name_for_node
 
+    from ..walk import iter_nodes
+
     requests: list[ImportRequest] = []
-
-    class Names(cst.CSTVisitor):
-        def visit_Name(self, name: cst.Name) -> None:
-            scope = ctx.scope(name)
-            if scope is None:
-                return
-            for assignment in scope[name.value]:
-                stmt = getattr(assignment, "node", None)
-                if isinstance(stmt, cst.Import):
-                    for alias in stmt.names:
-                        bound = alias.evaluated_alias or alias.evaluated_name.split(".")[0]
-                        if bound == name.value:
-                            requests.append(ImportRequest(alias.evaluated_name, None, alias.evaluated_alias))
-                elif isinstance(stmt, cst.ImportFrom) and not isinstance(stmt.names, cst.ImportStar):
-                    if stmt.relative or stmt.module is None:
-                        continue
-                    module = get_full_name_for_node(stmt.module)
-                    for alias in stmt.names:
-                        bound = alias.evaluated_alias or alias.evaluated_name
-                        if bound == name.value and module:
-                            requests.append(ImportRequest(module, alias.evaluated_name, alias.evaluated_alias))
-
     for node in nodes:
-        node.visit(Names())
+        for name in iter_nodes(node):
+            if type(name) is not cst.Name:
+                continue
+            for binding in ctx.bindings.bindings_for(name):
+                statement, alias = binding.statement, binding.node
+                if statement is None or not isinstance(alias, cst.ImportAlias):
+                    continue
+                asname = alias.evaluated_alias
+                if isinstance(statement, cst.Import):
+                    requests.append(ImportRequest(alias.evaluated_name, None, asname))
+                elif not statement.relative and statement.module is not None:
+                    module = get_full_name_for_node(statement.module)
+                    if module:
+                        requests.append(ImportRequest(module, alias.evaluated_name, asname))
     return tuple(dict.fromkeys(requests))
 
 

@@ -111,19 +111,17 @@ def unread_local_task(node: cst.Assign, ctx: LintContext) -> tuple[cst.Call, str
     name = task_creation(node.value, ctx)
     if name is None:
         return None
-    scope = ctx.scope(target)
-    if scope is None or type(scope).__name__ != "FunctionScope":
+    bound = ctx.bindings.bindings_for(target)
+    if len(bound) != 1 or bound[0].node is not target:
         return None
-    if target.value in getattr(scope, "_scope_overwrites", {}) or any(
-        getattr(a, "node", None) is not target and type(a).__name__ != "Assignment" for a in scope[target.value]
-    ):
-        return None  # global/nonlocal, or bound in ways we do not follow
-    for assignment in scope.assignments[target.value]:
-        if getattr(assignment, "node", None) is target:
-            if assignment.references:
-                return None
-            return node.value, name, f" (stored in `{target.value}`, which is never read)"
-    return None
+    scope = bound[0].scope
+    if scope.kind != "function" or scope.prefix != f"{ctx.function_key}.<locals>.":
+        return None  # declared global or nonlocal: bound in another scope
+    if any(b.imported is not None for b in scope.bindings[target.value]):
+        return None  # also bound by an import: not followed
+    if bound[0].references:
+        return None
+    return node.value, name, f" (stored in `{target.value}`, which is never read)"
 
 
 class DanglingTask(Rule):
