@@ -355,34 +355,136 @@ def _join(carried: list[cst.EmptyLine], own: list[cst.EmptyLine]) -> list[cst.Em
 
 
 def remove_imports(module: cst.Module, requests: Iterable[ImportRequest]) -> cst.Module:
-    requests = _maybe_unused(module, list(requests))
-    if not requests:
+    """Remove the requested imports that nothing reads any more, keeping the layout.
+
+    The binding pass finds the import statements whose names are unread; libcst's remover
+    (its comma and comment handling) then runs on each such line alone, and the result is put
+    back in place. Running the remover on the whole module resolved its scopes and rebuilt
+    every node: seconds on a large module."""
+    targets = _unused_import_statements(module, list(requests))
+    if not targets:
         return module
+    new = module
+    for statement, line_requests in targets:
+        path = _path_to_line(new, statement)
+        if path is None:  # on a one-line suite (`if x: import a`): the whole-module remover
+            return remove_imports_whole(module, [r for _, rs in targets for r in rs])
+        *ancestors, line = path
+        mini = remove_imports_whole(cst.Module(body=[line]), line_requests, top=False)
+        new = _splice(ancestors, line, mini.body[0] if mini.body else None)
+    return _no_new_blank_top(module, new)
+
+
+def remove_imports_whole(module: cst.Module, requests: Iterable[ImportRequest], top: bool = True) -> cst.Module:
+    """libcst's unused-import remover over the whole module (with the layout kept)."""
     context = CodemodContext()
     for req in requests:
         RemoveImportsVisitor.remove_unused_import(context, req.module, req.obj, req.asname)
     new = _KeepLayout(context).transform_module(module)
-    return _no_new_blank_top(module, new)
+    return _no_new_blank_top(module, new) if top else new
 
 
-def _maybe_unused(module: cst.Module, requests: list[ImportRequest]) -> list[ImportRequest]:
-    """The requests whose import may be unused now. libcst's remover resolves scopes and
-    rebuilds the whole tree (seconds on a large module) even when the name is still used, as
-    it mostly is; the binding pass rules those out first. A name it sees read is kept: at
-    worst an import stays that the remover would have dropped, never the other way round."""
+def _exported(module: cst.Module) -> set[str]:
+    """The names a module-level ``__all__`` lists (libcst's remover keeps those)."""
+    names: set[str] = set()
+    for line in module.body:
+        if not isinstance(line, cst.SimpleStatementLine):
+            continue
+        for small in line.body:
+            targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else (
+                [small.target] if isinstance(small, (cst.AugAssign, cst.AnnAssign)) else [])
+            value = getattr(small, "value", None)
+            if any(isinstance(t, cst.Name) and t.value == "__all__" for t in targets) and isinstance(
+                value, (cst.List, cst.Tuple, cst.Set)
+            ):
+                for element in value.elements:
+                    if isinstance(element.value, cst.SimpleString):
+                        names.add(element.value.evaluated_value if isinstance(element.value.evaluated_value, str) else "")
+    return names
+
+
+def _unused_import_statements(
+    module: cst.Module, requests: list[ImportRequest]
+) -> list[tuple[cst.CSTNode, list[ImportRequest]]]:
+    """(import statement, the requests it answers) for imports whose bound name nothing reads.
+    A name the binding pass sees read is kept: at worst an import stays that libcst's remover
+    would have dropped, never the other way round."""
     from .bindings import BindingIndex
 
     imports = BindingIndex(module).imports
-    kept = []
-    for request in requests:
+    exported = _exported(module) if any(b.scope.kind == "module" for b in imports) else set()
+    found: dict[int, tuple[cst.CSTNode, list[ImportRequest]]] = {}
+    for request in dict.fromkeys(requests):
         if request.obj is None:
             name = request.asname or request.module.split(".", 1)[0]
             imported = request.module if request.asname else name
         else:
             name, imported = request.asname or request.obj, f"{request.module}.{request.obj}"
-        if any(b.name == name and b.imported == imported and not b.references for b in imports):
-            kept.append(request)
-    return kept
+        for binding in imports:
+            if binding.name != name or binding.imported != imported or binding.references or binding.statement is None:
+                continue
+            if binding.scope.kind == "module" and name in exported:
+                continue
+            found.setdefault(id(binding.statement), (binding.statement, []))[1].append(request)
+    return list(found.values())
+
+
+_HOLDS_STATEMENTS = frozenset({
+    "Module", "IndentedBlock", "If", "Else", "For", "While", "With", "Try", "TryStar", "ExceptHandler",
+    "ExceptStarHandler", "Finally", "FunctionDef", "ClassDef", "Match", "MatchCase",
+})
+
+
+def _path_to_line(module: cst.Module, statement: cst.CSTNode) -> list[cst.CSTNode] | None:
+    """The nodes from the module down to the line that holds ``statement``; None when it sits
+    on a one-line suite or is not found."""
+    from .walk import walk
+
+    stack: list[cst.CSTNode] = []
+    found: list[list[cst.CSTNode] | None] = [None]
+
+    def enter(node: cst.CSTNode) -> bool:
+        kind = type(node).__name__
+        stack.append(node)
+        if kind == "SimpleStatementLine":
+            if any(small is statement for small in node.body):  # type: ignore[attr-defined]
+                found[0] = list(stack)
+            return False
+        return kind in _HOLDS_STATEMENTS and found[0] is None
+
+    walk(module, enter, lambda node: stack.pop())
+    return found[0]
+
+
+def _splice(ancestors: list[cst.CSTNode], old: cst.CSTNode, new: cst.CSTNode | None) -> cst.Module:
+    """Put ``new`` where ``old`` was (None: drop it, handing its leading lines to the next
+    statement of the same body, as the whole-module remover does), rebuilding its ancestors."""
+    from .walk import CHILD_FIELDS
+
+    replacement: cst.CSTNode | None = new
+    for parent in reversed(ancestors):
+        for field in CHILD_FIELDS.get(type(parent).__name__, ()):
+            value = getattr(parent, field)
+            if value is old:
+                parent_new = parent.with_changes(**{field: replacement})
+                break
+            if isinstance(value, (tuple, list)) and any(item is old for item in value):
+                items = list(value)
+                index = next(i for i, item in enumerate(items) if item is old)
+                if replacement is None:
+                    removed = items.pop(index)
+                    if index < len(items) and hasattr(items[index], "leading_lines"):
+                        items[index] = items[index].with_changes(
+                            leading_lines=_join(list(removed.leading_lines), list(items[index].leading_lines))  # type: ignore[attr-defined]
+                        )
+                else:
+                    items[index] = replacement
+                parent_new = parent.with_changes(**{field: items})
+                break
+        else:  # pragma: no cover - the path came from the same tree
+            raise ValueError(f"{type(old).__name__} is not a child of {type(parent).__name__}")
+        old, replacement = parent, parent_new
+    return replacement  # type: ignore[return-value]
 
 
 def _no_new_blank_top(old: cst.Module, new: cst.Module) -> cst.Module:

@@ -10,6 +10,8 @@ from pathlib import Path
 from textwrap import dedent
 
 import libcst as cst
+import textwrap
+
 import pytest
 
 from asyncloop_lint.imports import add_imports, remove_imports
@@ -317,3 +319,67 @@ def test_fix_places_runtime_import_in_a_package_file(tmp_path: Path) -> None:
     ''')
     assert outcome.runtime_module == "..asyncloop_runtime"
     assert outcome.runtime_file == str(package / "asyncloop_runtime.py")
+
+
+# ---- the line-local remover agrees with libcst's whole-module remover -------------------------
+
+_IMPORT_FORMS = [
+    ("import asyncio", ImportRequest("asyncio")),
+    ("import asyncio as aio", ImportRequest("asyncio", None, "aio")),
+    ("import os, asyncio", ImportRequest("asyncio")),
+    ("import asyncio, os  # two", ImportRequest("asyncio")),
+    ("from asyncio import create_task", ImportRequest("asyncio", "create_task")),
+    ("from asyncio import create_task as ct", ImportRequest("asyncio", "create_task", "ct")),
+    ("from asyncio import sleep, create_task", ImportRequest("asyncio", "create_task")),
+    ("from asyncio import create_task, sleep", ImportRequest("asyncio", "create_task")),
+    ("from asyncio import (\n    create_task,  # spawns\n    sleep,\n)", ImportRequest("asyncio", "create_task")),
+    ("from asyncio import (\n    sleep,\n    create_task,  # spawns\n)", ImportRequest("asyncio", "create_task")),
+    ("from asyncio import (create_task)", ImportRequest("asyncio", "create_task")),
+    ("import os; from asyncio import create_task", ImportRequest("asyncio", "create_task")),
+]
+_USES = ["", "X = sleep, os\n", "X = asyncio, aio, create_task, ct\n"]
+_PLACES = ["module", "function", "function-only", "if", "try", "class", "after-comment"]
+
+
+def _program(form: str, use: str, place: str) -> str:
+    head = "import os\nfrom asyncio import sleep\n\n"
+    if place == "module":
+        return f"{head}{form}\n\n{use}"
+    if place == "after-comment":
+        return f"{head}# Loops.\n\n{form}\n# after\nY = 1\n{use}"
+    indented = textwrap.indent(form, "    ")
+    if place == "function":
+        return f"{head}def f():\n    # local import\n{indented}\n    return 1\n\n{use}"
+    if place == "function-only":
+        return f"{head}def f():\n{indented}\n\n{use}"
+    if place == "if":
+        return f"{head}if os.sep:\n{indented}\nelse:\n    pass\n{use}"
+    if place == "try":
+        return f"{head}try:\n{indented}\nexcept ImportError:\n    pass\n{use}"
+    return f"{head}class K:\n    '''Doc.'''\n\n{indented}\n\n{use}"
+
+
+@pytest.mark.parametrize("place", _PLACES)
+@pytest.mark.parametrize("use", _USES, ids=["unused", "others-used", "used"])
+@pytest.mark.parametrize("form, request_", _IMPORT_FORMS, ids=[f for f, _ in _IMPORT_FORMS])
+def test_line_local_removal_matches_libcsts_remover(form, request_, use, place):
+    from asyncloop_lint.imports import remove_imports_whole
+
+    source = _program(form, use, place)
+    ours = remove_imports(cst.parse_module(source), [request_]).code
+    theirs = remove_imports_whole(cst.parse_module(source), [request_]).code
+    assert ours == theirs
+    compile(ours, "<fixed>", "exec")
+
+
+def test_exported_names_and_two_lines_in_a_row():
+    from asyncloop_lint.imports import remove_imports_whole
+
+    source = (
+        "import os\n\n# first\nfrom asyncio import create_task\n# second\n\nimport asyncio\n\n"
+        "from asyncio import sleep\n__all__ = ['sleep']\nX = os\n"
+    )
+    requests = [ImportRequest("asyncio", "create_task"), ImportRequest("asyncio"), ImportRequest("asyncio", "sleep")]
+    ours = remove_imports(cst.parse_module(source), requests).code
+    assert ours == remove_imports_whole(cst.parse_module(source), requests).code
+    assert "from asyncio import sleep" in ours and "create_task" not in ours and "import asyncio" not in ours
