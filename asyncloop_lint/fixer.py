@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine import Analysis
     import libcst as cst
 
+    from .budget import Admission
     from .config import Settings
     from .rule import Fix, ImportRequest
 
@@ -98,9 +99,17 @@ def _span(positions: dict, fix: Fix) -> tuple[Any, Any]:
 
 
 def fix_source(
-    source: bytes, path: str, settings: Settings, *, unsafe: bool, relpath: str | None = None
+    source: bytes,
+    path: str,
+    settings: Settings,
+    *,
+    unsafe: bool,
+    relpath: str | None = None,
+    admission: Admission | None = None,
 ) -> FixOutcome:
-    """Apply fixes repeatedly until none is left (at most ``MAX_PASSES`` passes)."""
+    """Apply fixes repeatedly until none is left (at most ``MAX_PASSES`` passes). A file that
+    the budgets' pre-check refuses (``admission``, made here when not given) is left alone:
+    linting it reports AL001."""
     from .engine import analyze, parse, selected_rules
     from .suppression import file_is_exempt
     from .vendor import locate
@@ -108,6 +117,14 @@ def fix_source(
     if file_is_exempt(source):
         return FixOutcome(source, 0)
     codes = settings.codes_for(relpath if relpath is not None else path)
+    if not selected_rules(codes, source):
+        return FixOutcome(source, 0)
+    if admission is None:
+        from .budget import admit, limits
+
+        admission = admit(source, limits())
+    if admission.refusal:
+        return FixOutcome(source, 0)
     current = source
     fixed = 0
     module = None  # the parse of ``current``, when the previous pass made it
