@@ -172,17 +172,22 @@ class Pool:
         return _Worker(process, parent, stderr_path)
 
     def _death_reason(self, worker: _Worker) -> str:
+        """Why the worker died: its signal and the first line it wrote for this file (Rust's
+        "memory allocation of N bytes failed", "thread ... has overflowed its stack")."""
+        from .budget import size_text
+
         detail = ""
         try:
             with open(worker.stderr_path, "rb") as handle:
-                handle.seek(0, os.SEEK_END)
-                handle.seek(max(0, handle.tell() - 2048))
-                tail = handle.read().decode("utf-8", "replace").strip().splitlines()
-            detail = tail[-1].strip() if tail else ""
+                lines = handle.read(4096).decode("utf-8", "replace").splitlines()
+            detail = next((line.strip() for line in lines if line.strip()), "")[:200]
         except OSError:
             pass
-        reason = f"the worker process analysing it died ({signal_name(worker.process.exitcode)}), in {ATTEMPTS} attempts"
-        return f"{reason}; it said: {detail[:200]}" if detail else reason
+        how = f"died ({signal_name(worker.process.exitcode)}), in {ATTEMPTS} attempts"
+        if detail.startswith("memory allocation of"):
+            return f"ran out of memory (the budget is {size_text(self.memory)} per worker process): the worker process {how}; it said: {detail}"
+        reason = f"the worker process analysing it {how}"
+        return f"{reason}; it said: {detail}" if detail else reason
 
     def _discard(self, worker: _Worker) -> None:
         try:
