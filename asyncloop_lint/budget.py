@@ -74,18 +74,29 @@ def _parse_size(name: str, value: str) -> int:
 def limits(environ: dict[str, str] | None = None) -> Limits:
     """The budgets in force: the defaults, or ``ASYNCLOOP_LINT_MAX_FILE_SIZE`` (bytes, or with
     K/M/G), ``ASYNCLOOP_LINT_MAX_NESTING`` (levels) and ``ASYNCLOOP_LINT_MEMORY_BUDGET``."""
+    from dataclasses import replace
+
     env = os.environ if environ is None else environ
     found = Limits()
     if env.get(ENV_MAX_FILE_SIZE):
-        found = Limits(_parse_size(ENV_MAX_FILE_SIZE, env[ENV_MAX_FILE_SIZE]), found.max_nesting, found.memory_bytes)
+        found = replace(found, max_file_bytes=_parse_size(ENV_MAX_FILE_SIZE, env[ENV_MAX_FILE_SIZE]))
     if env.get(ENV_MAX_NESTING):
         value = env[ENV_MAX_NESTING].strip()
         if not value.isdigit() or int(value) < 1:
             raise BudgetError(f"{ENV_MAX_NESTING}={env[ENV_MAX_NESTING]!r}: expected a whole number of levels, at least 1")
-        found = Limits(found.max_file_bytes, int(value), found.memory_bytes)
+        found = replace(found, max_nesting=int(value))
     if env.get(ENV_MEMORY):
-        found = Limits(found.max_file_bytes, found.max_nesting, _parse_size(ENV_MEMORY, env[ENV_MEMORY]))
+        found = replace(found, memory_bytes=_parse_size(ENV_MEMORY, env[ENV_MEMORY]))
     return found
+
+
+def current() -> Limits:
+    """:func:`limits`, or the defaults when a variable is bad: for callers with no command line
+    to report it to (the language server, the flake8 plugin; the command reports it, exit 2)."""
+    try:
+        return limits()
+    except BudgetError:
+        return Limits()
 
 
 def size_text(size: int) -> str:
@@ -142,9 +153,8 @@ def admit(source: bytes, budget: Limits) -> Admission:
         # A syntax error, or syntax newer than this Python: libcst decides (and reports AL000).
         return Admission()
     except (MemoryError, RecursionError) as exc:
-        version = "%d.%d" % sys.version_info[:2]
         detail = str(exc) or "parser stack overflow"
-        return Admission(f"nested too deeply for CPython {version}'s parser ({type(exc).__name__}: {detail})")
+        return Admission(f"nested too deeply for CPython {_python()}'s parser ({type(exc).__name__}: {detail})")
     except Exception:  # noqa: BLE001 - e.g. null bytes (ValueError): libcst decides
         return Admission()
     depth, row, column = tree_depth(tree, budget.max_nesting)

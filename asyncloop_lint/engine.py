@@ -279,9 +279,9 @@ def lint_with_analysis(
     if not rule_classes:
         return FileResult(path), None
     if admission is None:
-        from .budget import admit, limits
+        from .budget import admit, current
 
-        admission = admit(source, limits())
+        admission = admit(source, current())
     if admission.refusal:
         return not_analysed(path, admission.refusal, codes, source, admission.row, admission.column), None
     try:

@@ -120,9 +120,9 @@ def fix_source(
     if not selected_rules(codes, source):
         return FixOutcome(source, 0)
     if admission is None:
-        from .budget import admit, limits
+        from .budget import admit, current
 
-        admission = admit(source, limits())
+        admission = admit(source, current())
     if admission.refusal:
         return FixOutcome(source, 0)
     current = source
