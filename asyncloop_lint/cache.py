@@ -166,8 +166,8 @@ class Cache:
             return None
 
     def store(self, path: str, st: os.stat_result, digest: str, result: FileResult) -> None:
-        if result.error or result.warning or any(dep[0] == "*" for dep in result.depends):
-            return  # results that depend on the whole project are not kept
+        if result.error or result.warning or result.not_analysed or any(dep[0] == "*" for dep in result.depends):
+            return  # results that depend on the whole project, or of files not analysed, are not kept
         deps = []
         for dep_path, size, mtime in result.depends:
             try:

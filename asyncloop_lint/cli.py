@@ -246,7 +246,9 @@ def _lint(paths: list[str], options: dict) -> int:  # type: ignore[type-arg]
                 # A result that depends on the whole project (is this module imported anywhere?)
                 # can be replayed only when this run walked the whole project, so that the
                 # index sees any change to it.
-                replayable=not errors and (
+                # Nor is a run with a file that was not analysed: what happens to it next
+                # time (a crash, the memory budget) need not be what happened now.
+                replayable=not errors and not any(r.not_analysed for r in results) and (
                     Path(settings.project_root).resolve() in discovery.walked
                     or not any(dep[0] == "*" for r in results for dep in r.depends)
                 ),

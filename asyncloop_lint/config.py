@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .rule import SYNTAX_ERROR_CODE, registry
+from .rule import NOT_ANALYSED_CODE, SYNTAX_ERROR_CODE, registry
 
 SECTION = "asyncloop-lint"
 TARGET_VERSIONS = ("py310", "py311", "py312", "py313", "py314")
@@ -304,7 +304,9 @@ def load_settings(
     ignored = resolve_selectors(parsed.get("ignore", []), where)
     if ignore:
         ignored |= resolve_selectors(ignore, "--ignore")
-    codes = ((base | extend) - ignored) | ({SYNTAX_ERROR_CODE} - ignored)
+    # Like ruff's syntax errors: AL000 and AL001 (a file not analysed) are reported whatever
+    # the selection, unless ignored.
+    codes = ((base | extend) - ignored) | ({SYNTAX_ERROR_CODE, NOT_ANALYSED_CODE} - ignored)
 
     kwargs = {k: v for k, v in parsed.items() if k not in ("select", "ignore", "extend-select", "per-file-ignores")}
     if "per-file-ignores" in parsed:

@@ -83,3 +83,6 @@ class FileResult:
     depends: tuple[tuple[str, int, int], ...] = field(default=(), compare=False)
     runtime_module: str | None = None  # the fixes added an import of the runtime module ...
     runtime_file: str | None = None  # ... vendored in this project file (None: installed)
+    # Why the file was not analysed (over a budget, beyond the parser, crashed its worker):
+    # counted in the summary whether or not its AL001 diagnostic is shown. Never cached.
+    not_analysed: str | None = None

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
+from .budget import DEEP_RECURSION_LIMIT
 from .diagnostic import Diagnostic, FileResult, FixInfo, Location, source_lines
-from .rule import SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME, Rule, registry  # noqa: F401
+from .rule import NOT_ANALYSED_CODE, NOT_ANALYSED_NAME, SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME, Rule, registry  # noqa: F401
 from .suppression import file_is_exempt, is_suppressed
 
 if TYPE_CHECKING:  # pragma: no cover
     import libcst as cst
 
+    from .budget import Admission
     from .config import Settings
     from .context import Finding
 
@@ -91,6 +93,49 @@ def _syntax_error(path: str, source: bytes, exc: Exception) -> Diagnostic:
     return Diagnostic(SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME, f"Syntax error: {reason}", path, loc, loc)
 
 
+def not_analysed(
+    path: str,
+    reason: str,
+    codes: frozenset[str],
+    source: bytes | None = None,
+    row: int = 1,
+    column: int = 1,
+    *,
+    warn: bool = False,
+) -> FileResult:
+    """The result of a file that was not analysed: an AL001 diagnostic at ``row``/``column``
+    (unless AL001 is not selected for the file, or a line's ``noqa`` covers it), and the reason
+    kept on the result so that the summary counts it, whatever the selection. ``warn`` also
+    names it on standard error (for runs that show no diagnostics, such as ``--diff``)."""
+    message = f"Not analysed: {reason}"
+    lines: tuple[str, ...] = ()
+    if source is not None:
+        # Only the lines up to a little past the reported one (a reporter shows a few).
+        head = source[: _offset_of_line(source, row + 5)]
+        if len(head) <= 1024 * 1024:
+            lines = tuple(head.decode("utf-8", "replace").splitlines())
+    diagnostics: tuple[Diagnostic, ...] = ()
+    selected = NOT_ANALYSED_CODE in codes
+    if selected and not is_suppressed(NOT_ANALYSED_CODE, (row,), list(lines)):
+        loc = Location(row, column)
+        diagnostics = (Diagnostic(NOT_ANALYSED_CODE, NOT_ANALYSED_NAME, message, path, loc, loc, noqa_row=row),)
+    return FileResult(
+        path, diagnostics, lines=lines if diagnostics else (), not_analysed=reason,
+        warning=f"not analysed: {reason}" if warn or not selected else None,
+    )
+
+
+def _offset_of_line(source: bytes, row: int) -> int:
+    """The offset where line ``row`` (1-based) ends, or the end of ``source``."""
+    offset = 0
+    for _ in range(row):
+        found = source.find(b"\n", offset)
+        if found < 0:
+            return len(source)
+        offset = found + 1
+    return offset
+
+
 def parse(source: bytes) -> cst.Module:
     import libcst as cst
 
@@ -107,23 +152,19 @@ def analyze(
     """Run ``rule_classes`` over a parsed module in one traversal and filter ``noqa``.
 
     libcst's tree walk recurses once per nesting level; a generated module can nest thousands
-    deep (a long concatenated string literal: one level per line). From Python 3.11 on, calls
-    between Python functions do not use the C stack, so such a file is analysed again with a
-    higher recursion limit instead of failing."""
+    deep (a long concatenated string literal: one level per line). Such a file is analysed
+    again on a thread with a large stack and a higher recursion limit instead of failing
+    (:func:`asyncloop_lint.budget.on_deep_stack`: on every supported Python, and without
+    overflowing the C stack where calls go through C)."""
     try:
         return _analyze(module, path, settings, rule_classes, source)
     except RecursionError:
-        if sys.version_info < (3, 11):
-            raise
-        limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(limit, DEEP_RECURSION_LIMIT))
-        try:
-            return _analyze(module, path, settings, rule_classes, source)
-        finally:
-            sys.setrecursionlimit(limit)
+        if sys.getrecursionlimit() >= DEEP_RECURSION_LIMIT:
+            raise  # already on the deep stack
+        from .budget import on_deep_stack
 
+        return on_deep_stack(_analyze, module, path, settings, rule_classes, source)
 
-DEEP_RECURSION_LIMIT = 60_000
 
 
 def _analyze(
@@ -211,9 +252,11 @@ def lint_source(
     *,
     want_edits: bool = False,
     relpath: str | None = None,
+    admission: Admission | None = None,
 ) -> FileResult:
-    """Lint one file's bytes. Never raises for bad input: a parse failure is an AL000."""
-    return lint_with_analysis(source, path, settings, want_edits=want_edits, relpath=relpath)[0]
+    """Lint one file's bytes. Never raises for bad input: a parse failure is an AL000, a file
+    over a budget or beyond the parser an AL001."""
+    return lint_with_analysis(source, path, settings, want_edits=want_edits, relpath=relpath, admission=admission)[0]
 
 
 def lint_with_analysis(
@@ -223,24 +266,46 @@ def lint_with_analysis(
     *,
     want_edits: bool = False,
     relpath: str | None = None,
+    admission: Admission | None = None,
 ) -> tuple[FileResult, Analysis | None]:
     """:func:`lint_source`, also handing back the analysis (None when the file was not parsed)
-    for in-process callers that compute fixes on demand (the language server)."""
+    for in-process callers that compute fixes on demand (the language server).
+
+    ``admission`` is the pre-check's verdict on ``source`` when the caller made it already."""
     if file_is_exempt(source):
         return FileResult(path), None
     codes = settings.codes_for(relpath if relpath is not None else path)
     rule_classes = selected_rules(codes, source)
     if not rule_classes:
         return FileResult(path), None
+    if admission is None:
+        from .budget import admit, current
+
+        admission = admit(source, current())
+    if admission.refusal:
+        return not_analysed(path, admission.refusal, codes, source, admission.row, admission.column), None
     try:
         module = parse(source)
     except Exception as exc:  # noqa: BLE001 - every parser failure is a diagnostic
+        if admission.verified:
+            # CPython parses the file: the failure is libcst's limit, not a syntax error.
+            return not_analysed(path, _parser_refusal(exc), codes, source), None
         if SYNTAX_ERROR_CODE not in codes:
             return FileResult(path), None
         lines = tuple(source_lines(source.decode("utf-8", "replace")))
         return FileResult(path, (_syntax_error(path, source, exc),), lines=lines), None
     analysis = analyze(module, path, settings, rule_classes, source)
     return result_from(analysis, path, want_edits), analysis
+
+
+def _parser_refusal(exc: Exception) -> str:
+    import libcst as cst
+
+    if isinstance(exc, cst.ParserSyntaxError):
+        detail = exc.message
+    else:
+        detail = f"{type(exc).__name__}: {exc}"
+    return f"CPython parses this file but libcst, the parser this linter uses, does not ({detail.splitlines()[0]})"
 
 
 def result_from(analysis: Analysis, path: str, want_edits: bool) -> FileResult:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine import Analysis
     import libcst as cst
 
+    from .budget import Admission
     from .config import Settings
     from .rule import Fix, ImportRequest
 
@@ -103,9 +104,17 @@ def _keep_final_newline(before: bytes, after: bytes) -> bytes:
 
 
 def fix_source(
-    source: bytes, path: str, settings: Settings, *, unsafe: bool, relpath: str | None = None
+    source: bytes,
+    path: str,
+    settings: Settings,
+    *,
+    unsafe: bool,
+    relpath: str | None = None,
+    admission: Admission | None = None,
 ) -> FixOutcome:
-    """Apply fixes repeatedly until none is left (at most ``MAX_PASSES`` passes)."""
+    """Apply fixes repeatedly until none is left (at most ``MAX_PASSES`` passes). A file that
+    the budgets' pre-check refuses (``admission``, made here when not given) is left alone:
+    linting it reports AL001."""
     from .engine import analyze, parse, selected_rules
     from .suppression import file_is_exempt
     from .vendor import locate
@@ -113,6 +122,14 @@ def fix_source(
     if file_is_exempt(source):
         return FixOutcome(source, 0)
     codes = settings.codes_for(relpath if relpath is not None else path)
+    if not selected_rules(codes, source):
+        return FixOutcome(source, 0)
+    if admission is None:
+        from .budget import admit, current
+
+        admission = admit(source, current())
+    if admission.refusal:
+        return FixOutcome(source, 0)
     current = source
     fixed = 0
     module = None  # the parse of ``current``, when the previous pass made it

@@ -92,17 +92,24 @@ def summary(run: Run, out: TextIO) -> None:
     diagnostics = run.diagnostics
     lines = []
     fixed = run.fixed_count
+    # Files that were not analysed (AL001) are counted whether or not AL001 is shown: never
+    # "All checks passed!" over a file nobody looked at.
+    unanalysed = sum(1 for r in run.results if r.not_analysed)
     if fixed:
         remaining = len(diagnostics)
         lines.append(f"Found {fixed + remaining} error{'s' * (fixed + remaining != 1)} ({fixed} fixed, {remaining} remaining).")
     elif diagnostics:
         lines.append(f"Found {len(diagnostics)} error{'s' * (len(diagnostics) != 1)}.")
+    elif unanalysed:
+        lines.append("No errors found in the files that were analysed.")
     elif run.errors:
         # Not "All checks passed!": something named on the command line was not checked.
         lines.append(f"No findings in the files checked; {run.errors} error{'s' * (run.errors != 1)} "
                      "kept the check from being complete.")
     else:
         lines.append("All checks passed!")
+    if unanalysed:
+        lines.append(f"{unanalysed} file{' was' if unanalysed == 1 else 's were'} not analysed (AL001).")
     if diagnostics:
         safe = sum(1 for d in diagnostics if d.fix and d.fix.applicability == SAFE)
         unsafe = sum(1 for d in diagnostics if d.fix and d.fix.applicability != SAFE)

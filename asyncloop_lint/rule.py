@@ -108,7 +108,7 @@ class Rule:
     applies_from: ClassVar[tuple[int, int] | None] = None
     # Asks the loop model (``ctx.loops``): see :mod:`asyncloop_lint.loopmodel`.
     needs_loop_model: ClassVar[bool] = False
-    # Reported by the engine itself (AL000), never a reason to parse a file.
+    # Reported by the engine itself (AL000, AL001), never a reason to parse a file.
     reported_by_engine: ClassVar[bool] = False
 
     def __init__(self) -> None:
@@ -133,11 +133,15 @@ def _candidate_pattern(alternation: str) -> re.Pattern[bytes]:
 
 SYNTAX_ERROR_CODE = "AL000"
 SYNTAX_ERROR_NAME = "syntax-error"
+# A file that was not analysed (over a budget, beyond what the parser can take, or it crashed
+# the process analysing it): reported by the engine and the runner, like AL000.
+NOT_ANALYSED_CODE = "AL001"
+NOT_ANALYSED_NAME = "not-analysed"
 
 
 @dataclass(frozen=True)
 class RuleInfo:
-    """Light metadata of every code, including the engine's own AL000."""
+    """Light metadata of every code, including the engine's own AL000 and AL001."""
 
     code: str
     name: str

@@ -51,8 +51,11 @@ class Fixture:
         return sorted(found)
 
     def settings(self) -> Settings:
-        # AL000 is reported only for files some rule wants to parse: select every rule for it.
-        codes = frozenset(registry()) if self.code == SYNTAX_ERROR_CODE else frozenset({self.code, SYNTAX_ERROR_CODE})
+        # AL000 and AL001 are reported only for files some rule wants to parse: select every
+        # rule for them.
+        info = registry().get(self.code)
+        engine_reported = info is not None and info.rule is not None and info.rule.reported_by_engine
+        codes = frozenset(registry()) if engine_reported else frozenset({self.code, SYNTAX_ERROR_CODE})
         settings = Settings(codes=codes, project_root=str(FIXTURES / self.code))
         first = self.source.decode("utf-8", "replace").split("\n", 1)[0]
         header = OPTIONS.match(first)

@@ -140,7 +140,9 @@ for a, *b in c:
 
 
 def sources() -> list[Path]:
-    return sorted((REPO / "fixtures").rglob("*.py")) + sorted(Path(asyncio.__file__).parent.glob("*.py"))
+    # AL001's fixtures are deeper than libcst's recursive visitor can go: not comparable.
+    fixtures = [p for p in sorted((REPO / "fixtures").rglob("*.py")) if "AL001" not in p.parts]
+    return fixtures + sorted(Path(asyncio.__file__).parent.glob("*.py"))
 
 
 def test_walk_meets_the_same_nodes_in_the_same_order_as_libcst():
