@@ -191,4 +191,8 @@ def unified_diff(path: str, before: bytes, after: bytes) -> str:
     from .reporters import relative
 
     name = relative(path)
-    return "".join(difflib.unified_diff(lines(before), lines(after), f"a/{name}", f"b/{name}"))
+    out = []
+    for line in difflib.unified_diff(lines(before), lines(after), f"a/{name}", f"b/{name}"):
+        # A last line without a line ending gets the marker diff and patch write and read.
+        out.append(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n")
+    return "".join(out)

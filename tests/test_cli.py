@@ -357,3 +357,22 @@ def test_max_workers_setting_reaches_al503(tmp_path):
     source = b"from concurrent.futures import ThreadPoolExecutor\nA = ThreadPoolExecutor(8)\nB = ThreadPoolExecutor(9)\n"
     rows = [d.location.row for d in lint_source(source, str(tmp_path / "m.py"), settings).diagnostics]
     assert rows == [3]
+
+
+def test_diff_of_a_file_without_a_final_newline_applies_with_patch(tmp_path):
+    """The last line of a file with no line ending gets diff's marker, so `patch` takes it."""
+    import shutil
+
+    source = (
+        'import asyncio\n\n\nasync def run():\n    pass\n\nif __name__ == "__main__":\n'
+        "    loop = asyncio.get_event_loop()\n    loop.run_until_complete(run())"
+    )
+    (tmp_path / "prog.py").write_text(source)
+    run = cli("--isolated", "--no-cache", "--diff", "--unsafe-fixes", "prog.py", cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    assert run.stdout.count(b"\\ No newline at end of file\n") == 2, run.stdout
+    if shutil.which("patch") is None:
+        pytest.skip("no patch program")
+    applied = subprocess.run(["patch", "-p1"], input=run.stdout, cwd=tmp_path, capture_output=True)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert (tmp_path / "prog.py").read_text().endswith("    asyncio.run(run())")
