@@ -11,7 +11,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from .budget import DEEP_RECURSION_LIMIT
 from .diagnostic import Diagnostic, FileResult, FixInfo, Location, source_lines
@@ -174,9 +174,10 @@ def _analyze(
     rule_classes: list[type[Rule]],
     source: bytes | None = None,
 ) -> Analysis:
-    from libcst.metadata import MetadataWrapper, PositionProvider
+    from libcst.metadata import MetadataWrapper
 
     from .context import LintContext, Traversal
+    from .positions import Positions
 
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     # Qualified names come from our binding pass (asyncloop_lint.bindings); libcst's
@@ -197,7 +198,7 @@ def _analyze(
     depends = _dependencies(ctx.dependencies)
     if not ctx.findings:
         return Analysis(module, [], {}, [], depends)
-    positions = wrapper.resolve(PositionProvider)
+    positions = Positions(module, ctx.text, _anchors(ctx.findings))
     lines = source_lines(ctx.text)
     kept = []
     for finding in ctx.findings:
@@ -209,6 +210,15 @@ def _analyze(
             kept.append(finding)
     kept.sort(key=lambda f: (positions[f.node].start.line, positions[f.node].start.column, f.code))
     return Analysis(module, kept, positions, lines, depends)
+
+
+def _anchors(findings: list) -> Iterator[cst.CSTNode | None]:
+    """The nodes whose positions findings and their fixes need."""
+    for finding in findings:
+        yield finding.node
+        yield finding.statement
+        if finding.fix is not None:
+            yield from finding.fix.replacements
 
 
 def _dependencies(paths: set[str]) -> tuple[tuple[str, int, int], ...]:
