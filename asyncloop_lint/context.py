@@ -398,6 +398,15 @@ class LintContext:
         scope = self.bindings.scope_of(at) if at is not None else None
         return not (scope or self.bindings.module_scope).lookup(name)
 
+    def binds_as_module(self, name: str, at: cst.CSTNode) -> bool:
+        """True when ``name`` written at ``at`` means what it means at module level (no local
+        binding shadows it there)."""
+        scope = self.bindings.scope_of(at)
+        if scope is None:  # not an expression the binding pass placed: ask libcst
+            here, module_scope = self.scope(at), self.scope(self.module)
+            return here is None or module_scope is None or set(here[name]) == set(module_scope[name])
+        return {id(b) for b in scope.lookup(name)} == {id(b) for b in self.bindings.module_scope.lookup(name)}
+
     def has_name_binding(self, name: str, qualified: frozenset[str] | set[str]) -> bool:
         """True when the module binds ``name`` and every binding is one of ``qualified``."""
         names = {b.qualified.name for b in self.bindings.module_scope.bindings.get(name, ())}

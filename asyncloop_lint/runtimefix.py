@@ -55,12 +55,4 @@ def _usable(ctx: LintContext, name: str, path: str, at: libcst.CSTNode | None) -
     """Free everywhere it matters, or already bound to the runtime module itself."""
     if ctx.name_is_free(name) and (at is None or ctx.name_is_free(name, at)):
         return True
-    return ctx.has_name_binding(name, {path}) and (at is None or _same_binding(ctx, name, at))
-
-
-def _same_binding(ctx: LintContext, name: str, at: libcst.CSTNode) -> bool:
-    scope = ctx.scope(at)
-    module_scope = ctx.scope(ctx.module)
-    if scope is None or module_scope is None:
-        return True
-    return set(scope[name]) == set(module_scope[name])
+    return ctx.has_name_binding(name, {path}) and (at is None or ctx.binds_as_module(name, at))

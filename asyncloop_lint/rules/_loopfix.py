@@ -188,8 +188,7 @@ def asyncio_run_func(ctx: LintContext, getter: cst.Call, at: cst.CSTNode) -> tup
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and ctx.full_names(func.value) == {"asyncio"}:
         return cst.Attribute(cst.Name(func.value.value), cst.Name("run")), ()
     if ctx.has_name_binding("asyncio", {"asyncio"}):
-        scope, module_scope = ctx.scope(at), ctx.scope(ctx.module)
-        if scope is None or module_scope is None or set(scope["asyncio"]) == set(module_scope["asyncio"]):
+        if ctx.binds_as_module("asyncio", at):
             return cst.Attribute(cst.Name("asyncio"), cst.Name("run")), ()
         return None
     if ctx.name_is_free("asyncio") and ctx.name_is_free("asyncio", at):

@@ -533,8 +533,6 @@ def _asyncio_name(ctx: LintContext, at: cst.CSTNode) -> str | None:
     where the fix writes it; None when something else owns the name."""
     if ctx.name_is_free("asyncio") and ctx.name_is_free("asyncio", at):
         return "asyncio"
-    if _binds_asyncio(ctx, "asyncio"):
-        scope, module_scope = ctx.scope(at), ctx.scope(ctx.module)
-        if scope is None or module_scope is None or set(scope["asyncio"]) == set(module_scope["asyncio"]):
-            return "asyncio"
+    if _binds_asyncio(ctx, "asyncio") and ctx.binds_as_module("asyncio", at):
+        return "asyncio"
     return None
