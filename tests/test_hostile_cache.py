@@ -15,21 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
+from test_replay import PROBE  # prints "EXIT <code> <click imported> <libcst imported>"
 
 REPO = Path(__file__).resolve().parent.parent
 BAD = b"import asyncio\n\nasync def main():\n    pass\n\nVALUE = asyncio.run(main())\n"
 # The same size, no finding: only the content tells them apart.
 GOOD = b"import asyncio\n\nasync def main():\n    pass\n\nVALUE = asyncio.sum(main())\n"
-PROBE = """
-import sys
-from asyncloop_lint.replay import main
-sys.argv = ["asyncloop-lint", *sys.argv[1:]]
-try:
-    main()
-except SystemExit as exit:
-    code = exit.code
-print("EXIT", code, "libcst" in sys.modules)
-"""
 ARGS = ("--output-format", "concise", ".")
 
 
@@ -40,7 +31,7 @@ def run(cwd: Path, *args: str) -> tuple[str, int, bool]:
                           env=env, timeout=120)
     assert "Traceback" not in proc.stderr, proc.stderr
     *output, last = proc.stdout.splitlines()
-    _, code, libcst = last.split()
+    _, code, _, libcst = last.split()
     return "\n".join(output), int(code), libcst == "True"
 
 
