@@ -36,14 +36,17 @@ def apply_fixes(module: cst.Module, fixes: Iterable[Fix], path: str | None = Non
         for old, new in fix.replacements.items():
             replacements[id(old)] = new
 
-    class Replace(cst.CSTTransformer):
-        def on_leave(self, original_node: Any, updated_node: Any) -> Any:
-            new = replacements.get(id(original_node))
-            if new is None:
-                return updated_node
-            return new(updated_node) if callable(new) else new
+    new_module = _replace_along_paths(module, replacements)
+    if new_module is None:  # a node the walk does not reach (trivia): libcst's transformer
 
-    new_module = module.visit(Replace())
+        class Replace(cst.CSTTransformer):
+            def on_leave(self, original_node: Any, updated_node: Any) -> Any:
+                new = replacements.get(id(original_node))
+                if new is None:
+                    return updated_node
+                return new(updated_node) if callable(new) else new
+
+        new_module = module.visit(Replace())
     adds = list(dict.fromkeys(req for fix in fixes for req in fix.add_imports))
     removes = [req for fix in fixes for req in fix.remove_imports]
     if adds:
@@ -51,6 +54,66 @@ def apply_fixes(module: cst.Module, fixes: Iterable[Fix], path: str | None = Non
     if removes:
         new_module = remove_imports(new_module, removes)
     return new_module
+
+
+def _replace_along_paths(module: cst.Module, replacements: dict[int, Any]) -> cst.Module | None:
+    """The module with ``replacements`` (id of an original node -> new node, a removal or
+    flatten sentinel, or a function of the updated node) applied, rebuilding only the replaced
+    nodes and their ancestors, children before parents, as libcst's transformer would (which
+    rebuilds every node of the module). None when a replaced node is not on the walk's paths."""
+    import libcst as cst
+
+    from .walk import CHILD_FIELDS, walk
+
+    stack: list[cst.CSTNode] = []
+    affected: set[int] = set()
+    order: list[cst.CSTNode] = []  # affected nodes, children before parents
+
+    def enter(node: cst.CSTNode) -> bool:
+        stack.append(node)
+        if id(node) in replacements:
+            affected.update(id(n) for n in stack)
+        return True
+
+    def leave(node: cst.CSTNode) -> None:
+        stack.pop()
+        if id(node) in affected:
+            order.append(node)
+
+    walk(module, enter, leave)
+    if sum(1 for node in order if id(node) in replacements) != len(replacements):
+        return None
+    remove, flatten = cst.RemovalSentinel, cst.FlattenSentinel
+    rebuilt: dict[int, Any] = {}
+    for node in order:
+        changes: dict[str, Any] = {}
+        for name in CHILD_FIELDS.get(type(node).__name__, ()):
+            value = getattr(node, name)
+            if isinstance(value, (tuple, list)):
+                if not any(id(item) in rebuilt for item in value):
+                    continue
+                items: list[Any] = []
+                for item in value:
+                    new = rebuilt.get(id(item), item)
+                    if isinstance(new, remove):
+                        continue
+                    if isinstance(new, flatten):
+                        items.extend(new.nodes)
+                    else:
+                        items.append(new)
+                changes[name] = items
+            elif id(value) in rebuilt:
+                new = rebuilt[id(value)]
+                if isinstance(new, flatten):
+                    return None  # libcst would refuse it here: let it say so
+                changes[name] = None if isinstance(new, remove) else new
+        updated = node.with_changes(**changes) if changes else node
+        replacement = replacements.get(id(node))
+        if replacement is not None:
+            updated = replacement(updated) if callable(replacement) else replacement
+        rebuilt[id(node)] = updated
+    result = rebuilt.get(id(module), module)
+    return result if isinstance(result, cst.Module) else None
 
 
 def edits_for(module: cst.Module, fixes: list[Fix], path: str | None = None) -> tuple[Edit, ...]:

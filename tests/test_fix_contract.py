@@ -46,3 +46,36 @@ def test_contract_test_sees_an_introduced_hazard(tmp_path):
     careless = before.replace(b"asyncio.get_event_loop().run_until_complete(", b"asyncio.run(")
     introduced = _codes(careless, str(tmp_path / "t.py"), settings) - _codes(before, str(tmp_path / "t.py"), settings)
     assert introduced == Counter({"AL201": 1})
+
+
+def test_path_rebuild_equals_libcsts_transformer_on_every_fixture_fix(monkeypatch):
+    """``fixer`` rebuilds only the replaced nodes and their ancestors; libcst's transformer
+    (which rebuilds the whole module) must give the same code for every fixture's fixes."""
+    import libcst as cst
+
+    import asyncloop_lint.fixer as fixer
+    from asyncloop_lint.testing import fixtures
+
+    path_rebuild = fixer._replace_along_paths
+    compared = []
+
+    def both(module, replacements):
+        ours = path_rebuild(module, replacements)
+
+        class Replace(cst.CSTTransformer):
+            def on_leave(self, original, updated):
+                new = replacements.get(id(original))
+                if new is None:
+                    return updated
+                return new(updated) if callable(new) else new
+
+        assert ours is not None, "fell back to the transformer"
+        assert ours.code == module.visit(Replace()).code
+        compared.append(1)
+        return ours
+
+    monkeypatch.setattr(fixer, "_replace_along_paths", both)
+    for fixture in fixtures():
+        if fixture.fixed_path.exists():
+            fixture.fix()
+    assert len(compared) >= 30
