@@ -171,6 +171,16 @@ def registry() -> dict[str, RuleInfo]:
     return dict(sorted(found.items()))
 
 
+def is_call_statement(statement: Any, call: Any) -> bool:
+    """``statement`` is a line that holds only the expression ``call`` (``f(x)`` on its own)."""
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.Expr)
+        and statement.body[0].value is call
+    )
+
+
 def describe_chain(chain: list[str]) -> str:
     """``load()`` → ``fetch()``: a call chain of same-module functions, for messages."""
     return " → ".join(

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..diagnostic import SAFE, UNSAFE
 from ..loopapi import RUNNER_NEEDLES, loop_runner
-from ..rule import Fix, Rule, cst, describe_chain
+from ..rule import Fix, Rule, cst, describe_chain, is_call_statement
 from ._loopfix import (
     async_only_loads,
     await_get,
@@ -194,11 +194,7 @@ it, and the work moves from import time to the first request.
     def guard_fix(node: cst.Call, ctx: LintContext) -> Fix | None:
         """Wrap a bare module-level ``asyncio.run(main())`` in a ``__main__`` guard."""
         statement = ctx.statement
-        if len(ctx.frames) != 1 or not isinstance(statement, cst.SimpleStatementLine):
-            return None
-        if len(statement.body) != 1 or not isinstance(statement.body[0], cst.Expr):
-            return None
-        if statement.body[0].value is not node:
+        if len(ctx.frames) != 1 or not is_call_statement(statement, node):
             return None
 
         def wrap(updated: Any) -> cst.If:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..diagnostic import SAFE
 from ..loopapi import RUN_FUNCTIONS
-from ..rule import Fix, ImportRequest, Rule, cst
+from ..rule import Fix, ImportRequest, Rule, cst, is_call_statement
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..context import LintContext
@@ -313,9 +313,7 @@ def _free_local_name(base: str, at: cst.CSTNode, ctx: LintContext) -> str:
 
 def loop_factory_fix(call: cst.Call, ctx: LintContext) -> Fix | None:
     statement = ctx.statement
-    if not _is_uvloop_policy_statement(call, ctx) or not isinstance(statement, cst.SimpleStatementLine):
-        return None
-    if len(statement.body) != 1 or not isinstance(statement.body[0], cst.Expr) or statement.body[0].value is not call:
+    if not _is_uvloop_policy_statement(call, ctx) or not is_call_statement(statement, call):
         return None
     parent = ctx.statements[-2] if len(ctx.statements) > 1 else ctx.module
     body = getattr(parent, "body", None)

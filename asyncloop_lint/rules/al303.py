@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ..diagnostic import UNSAFE
 from ..loopapi import RUN_FUNCTIONS, RUNNER_CLASSES
 from ..project import is_test_path
-from ..rule import Fix, Rule, cst
+from ..rule import Fix, Rule, cst, is_call_statement
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..context import LintContext
@@ -183,11 +183,6 @@ def _without_debug(call: cst.Call, debug: cst.Arg) -> Any:
 
 
 def _remove_statement_fix(call: cst.Call, statement: cst.CSTNode | None) -> Fix | None:
-    if (
-        not isinstance(statement, cst.SimpleStatementLine)
-        or len(statement.body) != 1
-        or not isinstance(statement.body[0], cst.Expr)
-        or statement.body[0].value is not call
-    ):
+    if not is_call_statement(statement, call):
         return None
     return Fix("Remove the `set_debug(True)` call", UNSAFE, {statement: cst.RemovalSentinel.REMOVE})

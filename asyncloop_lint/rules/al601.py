@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..diagnostic import UNSAFE
 from ..loopapi import RUNNER_NEEDLES, loop_runner
 from ..project import is_test_path
-from ..rule import Fix, ImportRequest, Rule, cst
+from ..rule import Fix, ImportRequest, Rule, cst, is_call_statement
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..context import LintContext
@@ -223,12 +223,7 @@ gets its default action again). Handlers that take `(signum, frame)` get no fix.
         if self.windows_depth or no_python:
             return
         statement = ctx.statement
-        bare = (
-            isinstance(statement, cst.SimpleStatementLine)
-            and len(statement.body) == 1
-            and isinstance(statement.body[0], cst.Expr)
-            and statement.body[0].value is node
-        )
+        bare = is_call_statement(statement, node)
         self.sites.append(Site(node, statement, ctx.function_key, ctx.in_async_function, class_key, not bare))
 
     @staticmethod

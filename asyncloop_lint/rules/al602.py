@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from ..diagnostic import UNSAFE
 from ..loopmodel import MODULE_SCOPE, SHUTDOWN_METHODS
 from ..project import is_test_path
-from ..rule import Fix, Rule, cst
+from ..rule import Fix, Rule, cst, is_call_statement
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..context import LintContext
@@ -148,12 +148,7 @@ changes which loop is current.
 
 
 def _insert_fix(call: cst.CSTNode, statement: cst.CSTNode | None, name: str, missing: list[str]) -> Fix | None:
-    if (
-        not isinstance(statement, cst.SimpleStatementLine)
-        or len(statement.body) != 1
-        or not isinstance(statement.body[0], cst.Expr)
-        or statement.body[0].value is not call
-    ):
+    if not is_call_statement(statement, call):
         return None
     inserted = [
         cst.SimpleStatementLine(
