@@ -159,33 +159,29 @@ def _hash(path: str) -> str | None:
     return None if data is None else _digest(data, 16)
 
 
+def _unchanged(path: str, recorded: list[int] | None) -> bool | None:
+    """Whether ``path`` still has its recorded stamp: None when it is still missing (nothing
+    more to compare), False when it appeared, disappeared or changed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None if recorded is None else False
+    return recorded is not None and stamp(st) == recorded
+
+
 def _still_valid(data: dict) -> bool:
     if data.get("format") != INDEX_FORMAT or data.get("code") != code_fingerprint():
         return False
     for path, recorded, digest in data["files"]:
-        try:
-            st = os.stat(path)
-        except OSError:
-            if recorded is not None:
-                return False
-            continue
-        if recorded is None or stamp(st) != recorded:
-            return False
-        if digest is not None and _hash(path) != digest:
+        same = _unchanged(path, recorded)
+        if same is False or (same and digest is not None and _hash(path) != digest):
             return False
     for path, existed in data["exists"]:
         if os.path.exists(path) != existed:
             return False
     for path, recorded, names in data["dirs"]:
-        try:
-            st = os.stat(path)
-        except OSError:
-            if recorded is not None:
-                return False
-            continue
-        if recorded is None or stamp(st) != recorded:
-            return False
-        if names is not None and sorted(os.listdir(path)) != names:
+        same = _unchanged(path, recorded)
+        if same is False or (same and names is not None and sorted(os.listdir(path)) != names):
             return False
     return True
 
