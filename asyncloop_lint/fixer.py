@@ -63,7 +63,7 @@ def _replace_along_paths(module: cst.Module, replacements: dict[int, Any]) -> cs
     rebuilds every node of the module). None when a replaced node is not on the walk's paths."""
     import libcst as cst
 
-    from .walk import CHILD_FIELDS, walk
+    from .walk import rebuild, walk
 
     stack: list[cst.CSTNode] = []
     affected: set[int] = set()
@@ -83,35 +83,10 @@ def _replace_along_paths(module: cst.Module, replacements: dict[int, Any]) -> cs
     walk(module, enter, leave)
     if sum(1 for node in order if id(node) in replacements) != len(replacements):
         return None
-    remove, flatten = cst.RemovalSentinel, cst.FlattenSentinel
-    rebuilt: dict[int, Any] = {}
-    for node in order:
-        changes: dict[str, Any] = {}
-        for name in CHILD_FIELDS.get(type(node).__name__, ()):
-            value = getattr(node, name)
-            if isinstance(value, (tuple, list)):
-                if not any(id(item) in rebuilt for item in value):
-                    continue
-                items: list[Any] = []
-                for item in value:
-                    new = rebuilt.get(id(item), item)
-                    if isinstance(new, remove):
-                        continue
-                    if isinstance(new, flatten):
-                        items.extend(new.nodes)
-                    else:
-                        items.append(new)
-                changes[name] = items
-            elif id(value) in rebuilt:
-                new = rebuilt[id(value)]
-                if isinstance(new, flatten):
-                    return None  # libcst would refuse it here: let it say so
-                changes[name] = None if isinstance(new, remove) else new
-        updated = node.with_changes(**changes) if changes else node
-        replacement = replacements.get(id(node))
-        if replacement is not None:
-            updated = replacement(updated) if callable(replacement) else replacement
-        rebuilt[id(node)] = updated
+    try:
+        rebuilt = rebuild(order, replacements)
+    except ValueError:  # libcst would refuse it too: let it say so
+        return None
     result = rebuilt.get(id(module), module)
     return result if isinstance(result, cst.Module) else None
 

@@ -459,32 +459,20 @@ def _path_to_line(module: cst.Module, statement: cst.CSTNode) -> list[cst.CSTNod
 def _splice(ancestors: list[cst.CSTNode], old: cst.CSTNode, new: cst.CSTNode | None) -> cst.Module:
     """Put ``new`` where ``old`` was (None: drop it, handing its leading lines to the next
     statement of the same body, as the whole-module remover does), rebuilding its ancestors."""
-    from .walk import CHILD_FIELDS
+    from .walk import rebuild
 
-    replacement: cst.CSTNode | None = new
-    for parent in reversed(ancestors):
-        for field in CHILD_FIELDS.get(type(parent).__name__, ()):
-            value = getattr(parent, field)
-            if value is old:
-                parent_new = parent.with_changes(**{field: replacement})
-                break
-            if isinstance(value, (tuple, list)) and any(item is old for item in value):
-                items = list(value)
-                index = next(i for i, item in enumerate(items) if item is old)
-                if replacement is None:
-                    removed = items.pop(index)
-                    if index < len(items) and hasattr(items[index], "leading_lines"):
-                        items[index] = items[index].with_changes(
-                            leading_lines=_join(list(removed.leading_lines), list(items[index].leading_lines))  # type: ignore[attr-defined]
-                        )
-                else:
-                    items[index] = replacement
-                parent_new = parent.with_changes(**{field: items})
-                break
-        else:  # pragma: no cover - the path came from the same tree
-            raise ValueError(f"{type(old).__name__} is not a child of {type(parent).__name__}")
-        old, replacement = parent, parent_new
-    return replacement  # type: ignore[return-value]
+    replacements: dict[int, Any] = {id(old): cst.RemovalSentinel.REMOVE if new is None else new}
+    order = [old]
+    if new is None:
+        body = list(getattr(ancestors[-1], "body", ()))
+        index = next((i for i, item in enumerate(body) if item is old), None)
+        following = body[index + 1] if index is not None and index + 1 < len(body) else None
+        if following is not None and hasattr(following, "leading_lines"):
+            replacements[id(following)] = following.with_changes(
+                leading_lines=_join(list(old.leading_lines), list(following.leading_lines))  # type: ignore[attr-defined]
+            )
+            order.append(following)
+    return rebuild([*order, *reversed(ancestors)], replacements)[id(ancestors[0])]  # type: ignore[no-any-return]
 
 
 def _no_new_blank_top(old: cst.Module, new: cst.Module) -> cst.Module:

@@ -4,7 +4,9 @@ libcst's own ``node.visit(visitor)`` rebuilds every node (``_visit_and_replace_c
 even for a visitor that changes nothing, and it visits whitespace, commas and parentheses
 too: on real files that machinery was most of the lint time. The lint path only reads the
 tree, and no rule looks at trivia, so :func:`walk` follows the fields that hold code, in the
-order libcst visits them, and calls ``enter``/``leave`` for every such node.
+order libcst visits them, and calls ``enter``/``leave`` for every such node; :func:`rebuild`
+edits a tree along the same fields, making new nodes only for the changed ones and their
+ancestors.
 
 ``CHILD_FIELDS`` is libcst's visiting order (from each node's
 ``_visit_and_replace_children``) with the trivia fields left out; ``tests/test_walk.py``
@@ -202,6 +204,44 @@ def walk(root: cst.CSTNode, enter: Callable[[Any], Any], leave: Callable[[Any], 
                     push(value)
         if len(stack) - mark > 1:
             stack[mark:] = stack[:mark - 1:-1]
+
+
+def rebuild(order: list[cst.CSTNode], replacements: dict[int, Any]) -> dict[int, Any]:
+    """Apply ``replacements`` (id of a node -> its new node, ``RemovalSentinel.REMOVE``, a
+    ``FlattenSentinel`` in a sequence, or a function of the updated node) the way libcst's
+    transformer would, rebuilding only the nodes in ``order``: the replaced nodes and their
+    ancestors, each listed after its children. Returns id -> rebuilt node for ``order``;
+    ValueError for a flatten sentinel where a single node belongs."""
+    remove, flatten = cst.RemovalSentinel, cst.FlattenSentinel
+    rebuilt: dict[int, Any] = {}
+    for node in order:
+        changes: dict[str, Any] = {}
+        for name in CHILD_FIELDS.get(type(node).__name__, ()):
+            value = getattr(node, name)
+            if isinstance(value, (tuple, list)):
+                if not any(id(item) in rebuilt for item in value):
+                    continue
+                items: list[Any] = []
+                for item in value:
+                    new = rebuilt.get(id(item), item)
+                    if isinstance(new, remove):
+                        continue
+                    if isinstance(new, flatten):
+                        items.extend(new.nodes)
+                    else:
+                        items.append(new)
+                changes[name] = items
+            elif id(value) in rebuilt:
+                new = rebuilt[id(value)]
+                if isinstance(new, flatten):
+                    raise ValueError(f"a FlattenSentinel in {type(node).__name__}.{name}")
+                changes[name] = None if isinstance(new, remove) else new
+        updated = node.with_changes(**changes) if changes else node
+        replacement = replacements.get(id(node))
+        if replacement is not None:
+            updated = replacement(updated) if callable(replacement) else replacement
+        rebuilt[id(node)] = updated
+    return rebuilt
 
 
 def iter_nodes(root: cst.CSTNode) -> list[cst.CSTNode]:
