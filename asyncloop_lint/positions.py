@@ -155,32 +155,6 @@ def _statement_paths(module: cst.Module, wanted: set[int]) -> list[list[tuple[cs
     return list(found.values())
 
 
-def _child_blocks(statement: cst.CSTNode) -> Iterator[Any]:
-    """The blocks of a compound statement, in source order."""
-    if isinstance(statement, cst.SimpleStatementLine):
-        return
-    if isinstance(statement, cst.Match):
-        for case in statement.cases:
-            yield case.body
-        return
-    body = getattr(statement, "body", None)
-    if body is not None:
-        yield body
-    for handler in getattr(statement, "handlers", ()):
-        yield handler.body
-    orelse = getattr(statement, "orelse", None)
-    while orelse is not None:
-        if isinstance(orelse, cst.If):  # elif: its blocks belong to the same ast chain
-            yield orelse.body
-            orelse = orelse.orelse
-        else:
-            yield orelse.body
-            orelse = None
-    final = getattr(statement, "finalbody", None)
-    if final is not None:
-        yield final.body
-
-
 def _ast_block(node: ast.AST, statement: cst.CSTNode, block: Any) -> list[ast.stmt]:
     """The ast statement list that corresponds to ``block`` of the libcst ``statement``."""
     if isinstance(statement, cst.Match):
